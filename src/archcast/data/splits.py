@@ -1,0 +1,70 @@
+"""Train/validation/test index splits: random, and isomorphism-class-preserving.
+
+Sizes are counts of cells (ints) or shares of all cells (floats in (0, 1)); the test split is
+everything left. All functions return sorted int64 index arrays and are deterministic in ``seed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from archcast.errors import InvalidInputError
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _count(size: int | float, n: int, name: str) -> int:
+    if isinstance(size, (float, np.floating)):
+        if not 0 < size < 1:
+            raise InvalidInputError(f"{name}={size!r}: a share must lie in (0, 1); a cell count must be an int")
+        return int(round(size * n))
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise InvalidInputError(f"{name}={size!r}: expected a cell count >= 0 or a share in (0, 1)")
+    return int(size)
+
+
+def _sizes(n: int, train_size: int | float, val_size: int | float) -> tuple[int, int]:
+    tr, va = _count(train_size, n, "train_size"), _count(val_size, n, "val_size")
+    if tr + va > n:
+        raise InvalidInputError(f"train_size {tr} + val_size {va} exceed the {n} cells available")
+    return tr, va
+
+
+def random_split(n: int, train_size: int | float, val_size: int | float, seed: int = 0) -> Split:
+    """Random ``(train, val, test)`` indices into ``range(n)``; test holds all the rest.
+
+    >>> [len(s) for s in random_split(10, 5, 2, seed=0)]
+    [5, 2, 3]
+    """
+    tr, va = _sizes(n, train_size, val_size)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[:tr]), np.sort(perm[tr : tr + va]), np.sort(perm[tr + va :])
+
+
+def group_split(groups: np.ndarray, train_size: int | float, val_size: int | float, seed: int = 0) -> Split:
+    """Like :func:`random_split` but every group (isomorphism class) falls on one side.
+
+    Groups are shuffled and assigned whole to train until it holds at least ``train_size`` cells
+    (skipping a group that would overshoot by more than it would undershoot), then likewise to
+    val; the rest is test. Sizes therefore match within about one group's size.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1:
+        raise InvalidInputError(f"groups must be a 1-D array of group ids; got shape {g.shape}")
+    n = len(g)
+    tr, va = _sizes(n, train_size, val_size)
+    uniq, inv, counts = np.unique(g, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    side = np.full(len(uniq), 2, dtype=np.int64)  # 0 train, 1 val, 2 test
+    filled = [0, 0]
+    targets = (tr, va)
+    for u in order:
+        c = int(counts[u])
+        for s in (0, 1):
+            need = targets[s] - filled[s]
+            if need > 0 and (c <= need or c - need < need):
+                side[u] = s
+                filled[s] += c
+                break
+    cell_side = side[inv]
+    return tuple(np.flatnonzero(cell_side == s).astype(np.int64) for s in (0, 1, 2))  # type: ignore[return-value]

@@ -1,0 +1,453 @@
+"""ONNX frontend: an ONNX model (file, bytes or ``ModelProto``) → :class:`~archcast.graph.NetGraph`.
+
+Contract of :func:`load_onnx`:
+
+* One node per operator. Initializers and constants (weights, biases, BN statistics) are folded
+  into the operator that consumes them, and so is every operator whose inputs are all constant
+  (``Constant``, a weight ``Transpose`` or ``DequantizeLinear``...) unless it produces a graph
+  output. Edges are the data dependencies between the remaining operators (deduplicated).
+* A folded constant input is a *parameter* (counted in ``params`` and ``memory_bytes``) when it is
+  floating point and the op's cost spec does not call it a setting (see
+  :class:`archcast.graph.ops.OpSpec`); other constants are *settings*. Integer settings with known
+  values and at most 16 elements are recorded as attributes under the ONNX input name (Reshape's
+  ``shape``, Slice's ``starts``...).
+* Weight-free ONNX (initializers with dims but no data, as NNLQP ships) loads: only dims are read.
+* Graph inputs must have static shapes, or be given in ``input_shapes``; shapes come from ONNX shape
+  inference (non-strict, with data propagation), after small constant-only ops (integer arithmetic
+  on shape tensors that exporters leave behind) have been evaluated with onnx's reference runtime.
+  Every operator output that something reads must get a static shape, else ``InvalidInputError``.
+* Nodes are listed in a topological order (the file order when it already is one); node names are
+  the ONNX names, or ``<op_type>_<index>`` when empty. Ops outside the default domain get the op
+  type ``<domain>.<op_type>`` and the generic cost.
+* Sub-graphs of control-flow ops (If/Loop/Scan) are not expanded; their op is one node.
+
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import heapq
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+from archcast.errors import InvalidInputError
+from archcast.graph.ir import NetGraph, Node
+from archcast.graph.ops import ABSENT, ACTIVATION, CONFIG, PARAM, OpContext, numel, op_cost, spec_for
+
+OnnxSource = Union[str, Path, bytes, bytearray, onnx.ModelProto]
+
+_FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+_INT_TYPES = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+              TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+_MAX_CONFIG_ELEMS = 16  # integer settings up to this size become attributes
+_MAX_EVAL_ELEMS = 4096  # constant sub-graphs are evaluated only on tensors up to this size
+_NO_EVAL = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+
+
+# ---------------------------------------------------------------------------- reading
+def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str]:
+    """The model (a private copy), a label for messages, and a default graph name."""
+    if isinstance(source, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+        label, default = "ONNX model", source.graph.name or "onnx_model"
+    elif isinstance(source, (bytes, bytearray)):
+        model, label = _parse(bytes(source), "ONNX bytes"), "ONNX bytes"
+        default = model.graph.name or "onnx_model"
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        label = f"ONNX file {str(path)!r}"
+        if not path.is_file():
+            raise InvalidInputError(f"{label} " + ("is a directory, not a file" if path.is_dir() else "does not exist"))
+        model, default = _parse(path.read_bytes(), label), path.stem
+    else:
+        raise InvalidInputError(
+            f"cannot read ONNX from a {type(source).__name__}; expected a path, bytes or onnx.ModelProto"
+        )
+    if not model.graph.node:
+        raise InvalidInputError(f"{label} has no operators (not an ONNX model, or an empty graph)")
+    if not model.opset_import:
+        raise InvalidInputError(f"{label} has no opset_import (truncated or not an ONNX model)")
+    return model, label, default
+
+
+def _parse(data: bytes, label: str) -> onnx.ModelProto:
+    if not data:
+        raise InvalidInputError(f"{label} is empty (0 bytes)")
+    try:
+        return onnx.load_model_from_string(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InvalidInputError(
+            f"{label} is not a readable ONNX model (truncated or another format): {reason}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- shapes and types
+def _dims(tp: onnx.TypeProto) -> tuple[int, ...] | None:
+    """Static dims of a tensor type; -1 for an unknown dim; None when the rank is unknown."""
+    if tp.WhichOneof("value") != "tensor_type" or not tp.tensor_type.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.WhichOneof("value") == "dim_value" else -1 for d in tp.tensor_type.shape.dim)
+
+
+def _itemsize(elem_type: int) -> int:
+    try:
+        return int(onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize) or 4
+    except (KeyError, TypeError, ValueError):
+        return 4
+
+
+def _has_data(t: TensorProto) -> bool:
+    if t.data_location == TensorProto.EXTERNAL:
+        return False
+    return numel(t.dims) == 0 or any(len(getattr(t, f)) for f in _DATA_FIELDS)
+
+
+def _parse_shape(value: Any, name: str) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = value.replace("x", ",").split(",")
+    try:
+        dims = tuple(int(d) for d in value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"input shape for {name!r} must be integers like (1, 3, 224, 224); got {value!r}"
+        ) from None
+    if any(d <= 0 for d in dims):
+        raise InvalidInputError(f"input shape for {name!r} must be positive; got {dims}")
+    return dims
+
+
+def _fix_inputs(
+    model: onnx.ModelProto, label: str, input_shapes: Mapping[str, Any] | None
+) -> dict[str, tuple[int, ...]]:
+    """Apply ``input_shapes`` to the graph inputs, check every input is static; return the shapes."""
+    g = model.graph
+    consts = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    real = [vi for vi in g.input if vi.name not in consts]
+    given = dict(input_shapes or {})
+    unknown = sorted(set(given) - {vi.name for vi in real})
+    if unknown:
+        raise InvalidInputError(
+            f"{label}: input_shapes names {unknown[0]!r}, which is not a graph input; inputs: "
+            + ", ".join(repr(vi.name) for vi in real)
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for vi in real:
+        dims = _dims(vi.type)
+        if vi.name in given:
+            new = _parse_shape(given[vi.name], vi.name)
+            if dims is not None and len(dims) != len(new):
+                raise InvalidInputError(
+                    f"{label}: input {vi.name!r} has rank {len(dims)} but input_shapes gives {new} (rank {len(new)})"
+                )
+            shape = vi.type.tensor_type.shape
+            shape.ClearField("dim")
+            for d in new:
+                shape.dim.add().dim_value = d
+            dims = new
+        if dims is None or any(d <= 0 for d in dims):
+            shown = "?" if dims is None else "(" + ", ".join(_dim_text(d) for d in vi.type.tensor_type.shape.dim) + ")"
+            hint = ",".join(str(d) if d > 0 else ("1" if i == 0 else "?") for i, d in enumerate(dims or ()))
+            raise InvalidInputError(
+                f"{label}: input {vi.name!r} has a dynamic shape {shown}; pass its shape, e.g. "
+                f"--input-shape {vi.name}={hint or '1,3,224,224'} (Python: input_shapes={{{vi.name!r}: (...)}})"
+            )
+        shapes[vi.name] = dims
+    if not shapes:
+        raise InvalidInputError(f"{label} has no graph inputs besides its initializers")
+    return shapes
+
+
+def _dim_text(d: onnx.TensorShapeProto.Dimension) -> str:
+    kind = d.WhichOneof("value")
+    return d.dim_param if kind == "dim_param" else (str(d.dim_value) if kind == "dim_value" else "?")
+
+
+# ---------------------------------------------------------------------------- attributes
+def _round(x: float) -> float:
+    return float(f"{x:.7g}")  # float32 attributes, printed without binary noise
+
+
+def _decode_attr(a: AttributeProto) -> Any:
+    """Decode one attribute: scalars and tuples as Python values, tensors as their dims tuple."""
+    t = a.type
+    if t == AttributeProto.FLOAT:
+        return _round(a.f)
+    if t == AttributeProto.INT:
+        return int(a.i)
+    if t == AttributeProto.STRING:
+        return a.s.decode("utf-8", errors="replace")
+    if t == AttributeProto.TENSOR:
+        return tuple(a.t.dims)
+    if t == AttributeProto.SPARSE_TENSOR:
+        return tuple(a.sparse_tensor.dims)
+    if t == AttributeProto.GRAPH:
+        return f"graph:{a.g.name}"
+    if t == AttributeProto.FLOATS:
+        return tuple(_round(v) for v in a.floats)
+    if t == AttributeProto.INTS:
+        return tuple(int(v) for v in a.ints)
+    if t == AttributeProto.STRINGS:
+        return tuple(s.decode("utf-8", errors="replace") for s in a.strings)
+    if t == AttributeProto.TENSORS:
+        return tuple(tuple(x.dims) for x in a.tensors)
+    if t == AttributeProto.GRAPHS:
+        return tuple(f"graph:{x.name}" for x in a.graphs)
+    return AttributeProto.AttributeType.Name(t).lower()  # type protos: the kind is all we keep
+
+
+def _constant_value(node: onnx.NodeProto) -> np.ndarray | None:
+    """The value of a ``Constant`` node, or None when it carries no data (weight-free)."""
+    for a in node.attribute:
+        if a.type == AttributeProto.TENSOR:
+            return numpy_helper.to_array(a.t) if _has_data(a.t) else None
+        if a.name in ("value_int", "value_ints", "value_float", "value_floats"):
+            return np.asarray(onnx.helper.get_attribute_value(a))
+    return None
+
+
+def _evaluate_constants(model: onnx.ModelProto) -> None:
+    """Replace small operators whose inputs are all known constants by ``Constant`` nodes, in place.
+
+    Exporters leave integer arithmetic on constants (``Mod``, ``Reshape`` of shape tensors...) that
+    ONNX shape inference cannot see through; evaluating it (onnx's reference runtime) makes the
+    shapes downstream static. Tensors without data (weight-free) or over ``_MAX_EVAL_ELEMS`` are
+    left alone, as are random ops; an op the reference runtime cannot run is left unevaluated.
+    """
+    g = model.graph
+    known = {t.name: numpy_helper.to_array(t) for t in g.initializer
+             if _has_data(t) and numel(t.dims) <= _MAX_EVAL_ELEMS}
+    out: list[onnx.NodeProto] = []
+    changed = False
+    for n in g.node:
+        ins = [x for x in n.input if x]
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
+            value = _constant_value(n)
+            if value is not None and value.size <= _MAX_EVAL_ELEMS:
+                known[n.output[0]] = value
+        elif (n.domain in ("", "ai.onnx") and n.op_type not in _NO_EVAL and ins and all(x in known for x in ins)
+              and not any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute)):
+            values = _run_node(model, n, known)
+            if values is not None:
+                changed = True
+                for o, v in zip(n.output, values):
+                    known[o] = v
+                    out.append(helper.make_node("Constant", [], [o], name=f"{n.name or n.op_type}/value",
+                                                value=numpy_helper.from_array(v, o)))
+                continue
+        out.append(n)
+    if changed:
+        del g.node[:]
+        g.node.extend(out)
+
+
+def _run_node(model: onnx.ModelProto, n: onnx.NodeProto, known: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    """Outputs of ``n`` on constant inputs under the model's opsets, or None when that fails."""
+    from onnx.reference import ReferenceEvaluator  # imported only when a graph needs it
+
+    feeds = {x: known[x] for x in n.input if x}
+    ins = [helper.make_tensor_value_info(x, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+           for x, v in feeds.items()]
+    outs = [helper.make_empty_tensor_value_info(o) for o in n.output if o]
+    one = helper.make_model(helper.make_graph([n], "eval", ins, outs), opset_imports=list(model.opset_import),
+                            ir_version=model.ir_version)
+    try:
+        values = ReferenceEvaluator(one).run(None, feeds)
+    except Exception:  # noqa: BLE001 - any failure just means "leave the op in the graph"
+        return None
+    arrays = [np.asarray(v) for v in values]
+    if len(arrays) != len([o for o in n.output if o]) or any(a.size > _MAX_EVAL_ELEMS for a in arrays):
+        return None
+    return arrays
+
+
+def _input_names(op_type: str, domain: str, opset: int, n: int) -> list[str]:
+    """ONNX formal input names of an op (``data``, ``shape``...); ``input{i}`` when unknown."""
+    try:
+        formal = onnx.defs.get_schema(op_type, opset, domain).inputs
+    except onnx.defs.SchemaError:
+        formal = []
+    names = [f.name for f in formal]
+    return [names[min(i, len(names) - 1)] if names else f"input{i}" for i in range(n)]
+
+
+# ---------------------------------------------------------------------------- graph building
+def _topo(nodes: Sequence[onnx.NodeProto], label: str) -> list[int]:
+    """Indices of ``nodes`` in a topological order, stable with the file order."""
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    deps = [{producer[x] for x in n.input if x in producer and producer[x] != i} for i, n in enumerate(nodes)]
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, d in enumerate(deps):
+        for j in d:
+            users[j].append(i)
+    indeg = [len(d) for d in deps]
+    heap = [i for i, k in enumerate(indeg) if k == 0]
+    order: list[int] = []
+    while heap:
+        i = heapq.heappop(heap)
+        order.append(i)
+        for j in users[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                heapq.heappush(heap, j)
+    if len(order) != len(nodes):
+        done = set(order)
+        stuck = next(nodes[i] for i in range(len(nodes)) if i not in done)
+        raise InvalidInputError(f"{label}: the graph has a cycle through node {stuck.name or stuck.op_type!r}")
+    return order
+
+
+def load_onnx(
+    source: OnnxSource,
+    *,
+    input_shapes: Mapping[str, Sequence[int] | str] | None = None,
+    name: str | None = None,
+) -> NetGraph:
+    """Read an ONNX model as a validated ``kind="network"`` :class:`NetGraph` (see module docstring).
+
+    Args:
+        source: a path (str/Path), the file's bytes, or an ``onnx.ModelProto`` (not modified).
+        input_shapes: ``{input name: shape}`` overriding the declared input dims (required for
+            inputs with symbolic/0/-1 dims); a shape may also be a string ``"1,3,224,224"``.
+        name: graph name; default: the file stem, else the ONNX graph name.
+
+    Raises:
+        InvalidInputError: unreadable/not-ONNX/truncated source, dynamic input shapes without an
+            override, or an output shape that shape inference cannot determine.
+    """
+    model, label, default_name = _read(source)
+    inputs = _fix_inputs(model, label, input_shapes)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    order = _topo(model.graph.node, label)
+    if order != sorted(order):  # shape inference reads nodes in listing order
+        sorted_nodes = [model.graph.node[i] for i in order]
+        del model.graph.node[:]
+        model.graph.node.extend(sorted_nodes)
+    _evaluate_constants(model)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
+        raise InvalidInputError(f"{label}: ONNX shape inference failed: {str(e).splitlines()[0]}") from None
+    g = model.graph
+
+    # Tensor facts: shape and element size; constant values where known.
+    shape: dict[str, tuple[int, ...] | None] = {}
+    elem: dict[str, int] = {}
+    for vi in list(g.value_info) + list(g.output) + list(g.input):
+        shape[vi.name] = _dims(vi.type)
+        elem[vi.name] = vi.type.tensor_type.elem_type
+    shape.update(inputs)
+    const: dict[str, np.ndarray | None] = {}  # constant tensor -> value (None: unknown/weight-free)
+    for t in g.initializer:
+        shape[t.name], elem[t.name] = tuple(t.dims), t.data_type
+        const[t.name] = numpy_helper.to_array(t) if _has_data(t) and t.data_type in _INT_TYPES else None
+    for st in g.sparse_initializer:
+        shape[st.values.name], elem[st.values.name] = tuple(st.dims), st.values.data_type
+        const[st.values.name] = None
+
+    graph_outputs = {o.name for o in g.output}
+    consumed = {x for n in g.node for x in n.input if x}
+    nodes: list[Node] = []
+    producer: dict[str, int] = {}  # tensor -> index in `nodes`
+    edges: set[tuple[int, int]] = set()
+    for n in g.node:
+        present = [x for x in n.input if x]
+        if all(x in const for x in present) and not graph_outputs.intersection(n.output):
+            value = _constant_value(n) if n.op_type == "Constant" and n.domain in ("", "ai.onnx") else None
+            for o in n.output:
+                const[o] = value if value is not None and len(n.output) == 1 else None
+            continue  # folded: its outputs are constants of the consumers
+
+        op_type = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+        node_name = n.name or f"{op_type}_{len(nodes)}"
+        where = f"{label}: node {node_name!r} ({op_type})"
+        spec = spec_for(op_type)
+        attrs = {a.name: _decode_attr(a) for a in n.attribute if not a.ref_attr_name}
+        formal = _input_names(n.op_type, n.domain, opset, len(n.input))
+        in_shapes: list[tuple[int, ...] | None] = []
+        kinds: list[str] = []
+        in_size: list[int] = []
+        for pos, x in enumerate(n.input):
+            s = shape.get(x) if x else None
+            if not x:
+                kind = ABSENT
+            elif s is None or any(d < 0 for d in s):
+                raise InvalidInputError(f"{where}: shape of input {x!r} is unknown after shape inference")
+            elif x in const:
+                is_float = elem.get(x, TensorProto.FLOAT) in _FLOAT_TYPES
+                kind = PARAM if is_float and not spec.is_config(pos, numel(s)) else CONFIG
+                v = const[x]
+                if kind == CONFIG and v is not None and v.dtype.kind in "iu" and v.size <= _MAX_CONFIG_ELEMS:
+                    attrs.setdefault(formal[pos], tuple(int(e) for e in v.reshape(-1)))
+            else:
+                kind = ACTIVATION
+                if x in producer:
+                    edges.add((producer[x], len(nodes)))
+            in_shapes.append(s)
+            kinds.append(kind)
+            in_size.append(_itemsize(elem.get(x, 0)) if x else 4)
+
+        out_shapes: list[tuple[int, ...]] = []
+        out_size: list[int] = []
+        for o in n.output:
+            s = shape.get(o) if o else None
+            if s is None or any(d < 0 for d in s):
+                if o and (o in consumed or o in graph_outputs):
+                    raise InvalidInputError(
+                        f"{where}: shape inference cannot determine the shape of output {o!r}; "
+                        "archcast needs static shapes (pass input_shapes, or export with fixed sizes)"
+                    )
+                continue  # optional or unused output: nothing reads it
+            out_shapes.append(s)
+            out_size.append(_itemsize(elem.get(o, 0)))
+            producer[o] = len(nodes)
+        if not out_shapes:
+            raise InvalidInputError(f"{where}: no output has a known shape")
+        ctx = OpContext(attrs, tuple(in_shapes), tuple(kinds), tuple(out_shapes), tuple(in_size), tuple(out_size))
+        try:
+            cost = op_cost(op_type, ctx)
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+            raise InvalidInputError(f"{where}: cannot compute its cost from shapes {in_shapes}: {e}") from None
+        nodes.append(Node(
+            name=node_name, op_type=op_type, attrs=attrs,
+            input_shapes=[s for s, k in zip(in_shapes, kinds) if k == ACTIVATION and s is not None],
+            output_shapes=out_shapes, flops=cost.flops, params=cost.params, memory_bytes=cost.memory_bytes,
+        ))
+
+    first = next(iter(inputs.values()))
+    graph = NetGraph(
+        nodes=nodes,
+        edges=sorted(edges),
+        name=name or default_name,
+        kind="network",
+        inputs=inputs,
+        meta={"source": "onnx", "batch_size": int(first[0]) if first else 1, "opset": int(opset),
+              "producer": model.producer_name},
+    )
+    return graph.validate()
+
+
+def strip_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A weight-free copy: floating-point initializers keep their dims and type but lose their data.
+
+    Integer initializers (shapes, axes, indices) keep their values: shape inference needs them.
+    """
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for t in out.graph.initializer:
+        if t.data_type in _FLOAT_TYPES:
+            for f in _DATA_FIELDS:
+                t.ClearField(f)
+            t.ClearField("external_data")
+            t.data_location = TensorProto.DEFAULT
+    return out
+
+
+__all__ = ["load_onnx", "strip_weights"]

@@ -1,0 +1,330 @@
+"""NetGraph: archcast's one typed intermediate representation of a network.
+
+A graph is a list of operator nodes and directed edges ``(src, dst)`` between node indices.
+Two kinds exist:
+
+* ``"network"``: a whole network read from ONNX / torch. Every node carries a canonical op type
+  (the ONNX op name, e.g. ``"Conv"``), its attributes (tuples kept whole), input and output shapes,
+  and its cost: ``flops`` (a multiply-add counts 2), ``params`` (parameter elements folded into the
+  operator: weights, biases, BN statistics) and ``memory_bytes`` (bytes of outputs + parameters).
+* ``"cell"``: a NAS cell (NAS-Bench-201/101, NAS-Bench-Graph) as an operator graph: op types are
+  the search space's op names (``meta["space"]`` says which space); shapes and costs may be empty.
+
+Frontends build graphs and call :meth:`NetGraph.validate`. The :meth:`NetGraph.fingerprint` does
+not depend on node names nor on the order in which nodes are listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Union
+
+from archcast.errors import GraphValidationError
+
+Scalar = Union[int, float, str]
+AttrValue = Union[Scalar, tuple]  # tuples hold scalars (or nested tuples), never lists
+
+GRAPH_KINDS = ("network", "cell")
+IR_VERSION = 1
+
+
+def _canon_attr(value: Any) -> AttrValue:
+    """Lists become tuples (recursively); numpy scalars become Python scalars; bytes decode."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_canon_attr(v) for v in value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "item") and not isinstance(value, (int, float, str)):
+        return value.item()  # numpy scalar
+    if isinstance(value, (int, float, str)):
+        return value
+    raise GraphValidationError(f"attribute value {value!r} of type {type(value).__name__} is not int/float/str/tuple")
+
+
+def _shape(s: Iterable[Any]) -> tuple[int, ...]:
+    return tuple(int(d) for d in s)
+
+
+@dataclass
+class Node:
+    """One operator.
+
+    Attributes:
+        name: free-form name (ignored by the fingerprint).
+        op_type: canonical operator type (ONNX op name for networks, space op name for cells).
+        attrs: operator attributes, tuples kept whole (e.g. ``kernel_shape=(3, 3)``).
+        input_shapes: shapes of the activation inputs (parameters are not listed here).
+        output_shapes: shapes of the outputs.
+        flops: floating-point operations, a multiply-add counted as 2.
+        params: parameter elements folded into this operator.
+        memory_bytes: bytes written (outputs) + bytes of parameters read.
+    """
+
+    name: str
+    op_type: str
+    attrs: dict[str, AttrValue] = field(default_factory=dict)
+    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    output_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    flops: int = 0
+    params: int = 0
+    memory_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        self.attrs = {str(k): _canon_attr(v) for k, v in self.attrs.items()}
+        self.input_shapes = [_shape(s) for s in self.input_shapes]
+        self.output_shapes = [_shape(s) for s in self.output_shapes]
+
+    def label(self) -> str:
+        """Name-free description used by the fingerprint."""
+        return json.dumps(
+            [self.op_type, sorted(self.attrs.items()), self.input_shapes, self.output_shapes],
+            separators=(",", ":"),
+            default=list,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "op_type": self.op_type,
+            "attrs": {k: _jsonable(v) for k, v in self.attrs.items()},
+            "input_shapes": [list(s) for s in self.input_shapes],
+            "output_shapes": [list(s) for s in self.output_shapes],
+            "flops": int(self.flops),
+            "params": int(self.params),
+            "memory_bytes": int(self.memory_bytes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Node":
+        return cls(
+            name=d["name"],
+            op_type=d["op_type"],
+            attrs=dict(d.get("attrs", {})),
+            input_shapes=d.get("input_shapes", []),
+            output_shapes=d.get("output_shapes", []),
+            flops=int(d.get("flops", 0)),
+            params=int(d.get("params", 0)),
+            memory_bytes=int(d.get("memory_bytes", 0)),
+        )
+
+
+def _jsonable(v: AttrValue) -> Any:
+    return [_jsonable(x) for x in v] if isinstance(v, tuple) else v
+
+
+@dataclass
+class NetGraph:
+    """A network or cell as typed operator nodes plus directed edges ``(src, dst)``.
+
+    ``inputs`` maps graph-input names to shapes; ``meta`` holds provenance (``source``, ``space``,
+    ``family``, ``batch_size``...), JSON scalars only.
+    """
+
+    nodes: list[Node]
+    edges: list[tuple[int, int]]
+    name: str = ""
+    kind: str = "network"
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.edges = [(int(a), int(b)) for a, b in self.edges]
+        self.inputs = {str(k): _shape(v) for k, v in self.inputs.items()}
+
+    # ------------------------------------------------------------------ invariants
+    def validate(self) -> "NetGraph":
+        """Check invariants; raise :class:`GraphValidationError` quoting the bad value. Returns self."""
+        where = f"graph {self.name!r}" if self.name else "graph"
+        if self.kind not in GRAPH_KINDS:
+            raise GraphValidationError(f"{where}: kind {self.kind!r} is not one of {GRAPH_KINDS}")
+        if not self.nodes:
+            raise GraphValidationError(f"{where} is empty: it has no operator nodes")
+        n = len(self.nodes)
+        seen: set[tuple[int, int]] = set()
+        for e in self.edges:
+            a, b = e
+            if not (0 <= a < n and 0 <= b < n):
+                raise GraphValidationError(f"{where}: edge {e} refers to a node outside 0..{n - 1}")
+            if a == b:
+                raise GraphValidationError(f"{where}: edge {e} is a self loop on node {self.nodes[a].name!r}")
+            if e in seen:
+                raise GraphValidationError(f"{where}: edge {e} is listed twice")
+            seen.add(e)
+        for i, node in enumerate(self.nodes):
+            if not node.op_type:
+                raise GraphValidationError(f"{where}: node {i} ({node.name!r}) has an empty op_type")
+            if self.kind == "network":
+                if not node.output_shapes:
+                    raise GraphValidationError(
+                        f"{where}: node {i} ({node.name!r}, {node.op_type}) has no output shape"
+                    )
+                for s in node.output_shapes:
+                    if any(d < 0 for d in s):
+                        raise GraphValidationError(
+                            f"{where}: node {i} ({node.name!r}, {node.op_type}) has output shape {s} with a negative or unknown dimension"
+                        )
+            for k in ("flops", "params", "memory_bytes"):
+                if getattr(node, k) < 0:
+                    raise GraphValidationError(f"{where}: node {i} ({node.name!r}) has {k}={getattr(node, k)} < 0")
+        order = self._kahn()
+        if len(order) != n:
+            stuck = sorted(set(range(n)) - set(order))
+            names = ", ".join(repr(self.nodes[i].name) for i in stuck[:5])
+            raise GraphValidationError(f"{where} has a cycle through nodes {names}")
+        return self
+
+    def _kahn(self) -> list[int]:
+        n = len(self.nodes)
+        indeg = [0] * n
+        succ: list[list[int]] = [[] for _ in range(n)]
+        for a, b in self.edges:
+            indeg[b] += 1
+            succ[a].append(b)
+        heap = [i for i in range(n) if indeg[i] == 0]
+        heapq.heapify(heap)
+        order: list[int] = []
+        while heap:
+            i = heapq.heappop(heap)
+            order.append(i)
+            for j in succ[i]:
+                indeg[j] -= 1
+                if indeg[j] == 0:
+                    heapq.heappush(heap, j)
+        return order
+
+    def topological_order(self) -> list[int]:
+        """Node indices in a topological order (ties broken by listing order: deterministic)."""
+        order = self._kahn()
+        if len(order) != len(self.nodes):
+            raise GraphValidationError(f"graph {self.name!r} has a cycle")
+        return order
+
+    def topologically_sorted(self) -> "NetGraph":
+        """A copy whose nodes are listed in topological order (edges renumbered)."""
+        order = self.topological_order()
+        pos = {old: new for new, old in enumerate(order)}
+        return NetGraph(
+            nodes=[self.nodes[i] for i in order],
+            edges=sorted((pos[a], pos[b]) for a, b in self.edges),
+            name=self.name,
+            kind=self.kind,
+            inputs=dict(self.inputs),
+            meta=dict(self.meta),
+        )
+
+    # ------------------------------------------------------------------ queries
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def flops(self) -> int:
+        return sum(n.flops for n in self.nodes)
+
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(n.memory_bytes for n in self.nodes)
+
+    def op_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for n in self.nodes:
+            out[n.op_type] = out.get(n.op_type, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def predecessors(self) -> list[list[int]]:
+        pred: list[list[int]] = [[] for _ in self.nodes]
+        for a, b in self.edges:
+            pred[b].append(a)
+        return pred
+
+    def successors(self) -> list[list[int]]:
+        succ: list[list[int]] = [[] for _ in self.nodes]
+        for a, b in self.edges:
+            succ[a].append(b)
+        return succ
+
+    # ------------------------------------------------------------------ identity
+    def fingerprint(self, rounds: int = 3) -> str:
+        """Hex digest invariant to node names and listing order (Weisfeiler-Lehman over labels).
+
+        Direction matters: each round hashes a node's label with the sorted labels of its
+        predecessors and of its successors separately. ``kind`` and ``meta["space"]`` are included.
+        """
+        labels = [hashlib.sha256(n.label().encode()).hexdigest() for n in self.nodes]
+        pred, succ = self.predecessors(), self.successors()
+        history = [sorted(labels)]
+        for _ in range(rounds):
+            labels = [
+                hashlib.sha256(
+                    (labels[i] + "|" + ",".join(sorted(labels[j] for j in pred[i]))
+                     + "|" + ",".join(sorted(labels[j] for j in succ[i]))).encode()
+                ).hexdigest()
+                for i in range(len(self.nodes))
+            ]
+            history.append(sorted(labels))
+        h = hashlib.sha256()
+        h.update(f"{self.kind}|{self.meta.get('space', '')}|{len(self.nodes)}|{len(self.edges)}".encode())
+        for hist in history:
+            h.update(",".join(hist).encode())
+        return h.hexdigest()[:32]
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ir_version": IR_VERSION,
+            "name": self.name,
+            "kind": self.kind,
+            "inputs": {k: list(v) for k, v in self.inputs.items()},
+            "meta": dict(self.meta),
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [list(e) for e in self.edges],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "NetGraph":
+        if d.get("ir_version", IR_VERSION) != IR_VERSION:
+            raise GraphValidationError(
+                f"graph JSON has ir_version {d.get('ir_version')!r}; this archcast reads {IR_VERSION}"
+            )
+        return cls(
+            nodes=[Node.from_dict(n) for n in d["nodes"]],
+            edges=[tuple(e) for e in d["edges"]],
+            name=d.get("name", ""),
+            kind=d.get("kind", "network"),
+            inputs=d.get("inputs", {}),
+            meta=dict(d.get("meta", {})),
+        )
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> "NetGraph":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise GraphValidationError(f"graph JSON is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and totals for display (``archcast inspect``)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "nodes": len(self.nodes),
+            "edges": len(self.edges),
+            "inputs": {k: list(v) for k, v in self.inputs.items()},
+            "flops": self.flops,
+            "params": self.params,
+            "memory_bytes": self.memory_bytes,
+            "op_counts": self.op_counts(),
+            "fingerprint": self.fingerprint(),
+        }

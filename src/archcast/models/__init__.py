@@ -1,0 +1,1 @@
+"""Neural predictors (torch). Import :mod:`archcast.models.narformer` explicitly; nothing loads here."""

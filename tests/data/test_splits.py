@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from archcast.data.splits import group_split, random_split
+from archcast.errors import InvalidInputError
+
+
+def _check_partition(parts, n):
+    allidx = np.concatenate(parts)
+    assert len(allidx) == n and len(np.unique(allidx)) == n  # disjoint and covering
+    assert all(p.dtype == np.int64 and (np.diff(p) > 0).all() for p in parts)
+
+
+def test_random_split_sizes_and_determinism():
+    tr, va, te = random_split(15625, 781, 200, seed=3)
+    assert (len(tr), len(va), len(te)) == (781, 200, 14644)
+    _check_partition((tr, va, te), 15625)
+    assert np.array_equal(tr, random_split(15625, 781, 200, seed=3)[0])
+    assert not np.array_equal(tr, random_split(15625, 781, 200, seed=4)[0])
+    assert [len(p) for p in random_split(100, 0.8, 0.1)] == [80, 10, 10]
+
+
+def test_group_split_keeps_groups_together():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(600), rng.integers(1, 6, size=600))
+    rng.shuffle(groups)
+    tr, va, te = group_split(groups, 300, 100, seed=1)
+    _check_partition((tr, va, te), len(groups))
+    sides = [set(groups[p].tolist()) for p in (tr, va, te)]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert abs(len(tr) - 300) <= 5 and abs(len(va) - 100) <= 5  # within one group's size
+
+
+def test_group_split_on_nb201_classes():
+    from archcast.data.analognas import load_analognas
+
+    ds = load_analognas()
+    tr, va, te = group_split(ds.groups, 781, 200, seed=0)
+    assert abs(len(tr) - 781) <= 341 and abs(len(va) - 200) <= 341
+    assert not set(ds.groups[tr]) & set(ds.groups[te])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((10, 8, 5), "train_size 8 \\+ val_size 5 exceed the 10 cells"),
+        ((10, 1.5, 1), "train_size=1.5: a share must lie in \\(0, 1\\)"),
+        ((10, -1, 1), "train_size=-1: expected a cell count"),
+        ((10, 2, "3"), "val_size='3'"),
+    ],
+)
+def test_bad_sizes(args, message):
+    with pytest.raises(InvalidInputError, match=message):
+        random_split(*args)
+    with pytest.raises(InvalidInputError, match=message):
+        group_split(np.arange(args[0]), *args[1:])
