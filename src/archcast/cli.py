@@ -130,6 +130,11 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             value = val
         kw.setdefault(name, {})[key] = value
+    # One thread per process: the stable, fast setting for these small models on 2 cores.
+    import torch
+
+    torch.set_num_threads(args.threads)
+    kw.setdefault("lgbm", {}).setdefault("n_jobs", args.threads)
     for ds in datasets:
         cfg = AccuracyBenchConfig(dataset=ds, train_sizes=args.train_size, train_fraction=args.train_frac,
                                   val_size=args.val_size, seeds=args.seeds, predictors=args.predictors,
@@ -189,10 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=("random", "iso"), default="random")
     s.add_argument("--set", action="append", metavar="PREDICTOR:KEY=VALUE", help="override a hyper-parameter")
     s.add_argument("--speed", action="store_true", help="also measure prediction speed (NB201)")
+    s.add_argument("--threads", type=int, default=1, help="torch/LightGBM threads (default 1)")
     s.add_argument("--out", default="benchmarks/results")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_bench_accuracy)
     b.set_defaults(func=lambda a: (b.print_help(), 2)[1])
+
+    from archcast import cli_data
+
+    cli_data.register(sub)
     return p
 
 

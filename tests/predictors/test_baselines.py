@@ -104,7 +104,8 @@ def test_baseline_other_space_and_checks(name: str) -> None:
     rng = np.random.default_rng(0)
     cells = [nb101_cell(rng, f"c{i}") for i in range(60)]
     y = np.array([len(c.nodes) + 0.1 * rng.normal() for c in cells])
-    p = get_predictor(name, seed=0, **{**FAST[name], "max_epochs": 3} if name != "lgbm" else FAST[name])
+    hp = FAST[name] if name == "lgbm" else {**FAST[name], "max_epochs": 3}
+    p = get_predictor(name, seed=0, **hp)
     pred = p.fit(cells[:40], y[:40], cells[40:50], y[40:50]).predict(cells[50:])
     assert pred.shape == (10,) and np.all(np.isfinite(pred))
     with pytest.raises(InvalidInputError, match="fitted on space 'nb101'"):
@@ -125,6 +126,16 @@ def test_registry_and_hparam_errors() -> None:
         get_predictor("mlp", select="auc").fit(graphs[:10], y[:10], graphs[10:], y[10:])
     with pytest.raises(InvalidInputError, match="max_epochs=0 must be"):
         get_predictor("gcn", max_epochs=0).fit(graphs[:10], y[:10], graphs[10:], y[10:])
+
+
+def test_torch_fit_leaves_global_state_alone() -> None:
+    import torch
+
+    graphs, y = synthetic_cells(40, seed=0)
+    threads, rng_state = torch.get_num_threads(), torch.random.get_rng_state()
+    get_predictor("mlp", max_epochs=2, num_threads=1).fit(graphs[:30], y[:30], graphs[30:], y[30:])
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
 
 
 def test_path_encoding_counts_nb201_paths() -> None:

@@ -42,6 +42,10 @@ class NetConfig:
             improvement; the reference uses the adjacency it is given, one direction).
         positive_output: ``softplus(-z)`` output (reference); False gives the raw ``z`` (for
             standardised targets).
+        pre_embed: project tokens to ``width`` with a Linear before the first block (archcast).
+        attn_residual: ``x = x + attn(x)`` instead of ``x = attn(x)`` (needs ``pre_embed`` or
+            ``d_in == width``; archcast).
+        l2norm: L2-normalise each token after attention (reference: True).
     """
 
     d_in: int
@@ -57,6 +61,9 @@ class NetConfig:
     layer_scale_init: float = 1e-4
     bidirectional: bool = False
     positive_output: bool = True
+    pre_embed: bool = False
+    attn_residual: bool = False
+    l2norm: bool = True
 
     def __post_init__(self) -> None:
         if self.readout not in READOUTS:
@@ -76,8 +83,10 @@ class GraphAidedAttention(nn.Module):
     With ``bidirectional``, a second score/aggregation on ``A^T`` with its own ``W_l`` is added.
     """
 
-    def __init__(self, d_in: int, d_out: int, degree_gate: bool, bidirectional: bool = False) -> None:
+    def __init__(self, d_in: int, d_out: int, degree_gate: bool, bidirectional: bool = False,
+                 l2norm: bool = True) -> None:
         super().__init__()
+        self.l2norm = l2norm
         self.lin_qk = nn.Linear(d_in, d_in)
         self.lin_l = nn.Linear(d_in, d_out)
         self.lin_r = nn.Linear(d_in, d_out, bias=False)
@@ -100,7 +109,7 @@ class GraphAidedAttention(nn.Module):
         out = self.lin_l(self._aggregate(s, x, adj)) + self.lin_r(x)
         if self.lin_b is not None:
             out = out + self.lin_b(self._aggregate(s, x, adj.transpose(-2, -1)))
-        return F.normalize(out, p=2.0, dim=-1)
+        return F.normalize(out, p=2.0, dim=-1) if self.l2norm else out
 
 
 class GroupLinear(nn.Module):
@@ -141,13 +150,15 @@ class Block(nn.Module):
 
     def __init__(self, d_in: int, cfg: NetConfig) -> None:
         super().__init__()
-        self.attn = GraphAidedAttention(d_in, cfg.width, cfg.degree_gate, cfg.bidirectional)
+        self.attn = GraphAidedAttention(d_in, cfg.width, cfg.degree_gate, cfg.bidirectional, cfg.l2norm)
+        self.residual = cfg.attn_residual
         self.ffn = GroupedFFN(cfg.width, cfg.ffn_ratio, cfg.ffn_groups, cfg.dropout)
         self.gamma = nn.Parameter(torch.full((cfg.width,), cfg.layer_scale_init))
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
-        x = self.drop(F.relu(self.attn(x, adj)))
+        h = self.drop(F.relu(self.attn(x, adj)))
+        x = x + h if self.residual else h
         return x + self.gamma * self.ffn(x)
 
 
@@ -157,8 +168,12 @@ class NARFormerNet(nn.Module):
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.embed_in = nn.Linear(cfg.d_in, cfg.width) if cfg.pre_embed else None
+        first = cfg.width if cfg.pre_embed else cfg.d_in
+        if cfg.attn_residual and first != cfg.width:
+            raise ValueError("attn_residual needs pre_embed=True or d_in == width")
         self.blocks = nn.ModuleList(
-            Block(cfg.d_in if i == 0 else cfg.width, cfg) for i in range(cfg.n_blocks)
+            Block(first if i == 0 else cfg.width, cfg) for i in range(cfg.n_blocks)
         )
         if cfg.readout == "layer_fusion":
             total = cfg.n_blocks * cfg.width
@@ -187,6 +202,8 @@ class NARFormerNet(nn.Module):
     def node_features(self, x: torch.Tensor, adj: torch.Tensor) -> list[torch.Tensor]:
         """Token states after every block, each ``[B, N, width]``."""
         outs = []
+        if self.embed_in is not None:
+            x = self.embed_in(x)
         for blk in self.blocks:
             x = blk(x, adj)
             outs.append(x)

@@ -6,7 +6,6 @@ Model selection only ever looks at the validation split handed to ``fit``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from archcast.graph.spaces import SearchSpace
 from archcast.predictors._cell_features import encode_cells
 from archcast.predictors.base import Predictor, check_xy
 from archcast.tokenizer.cell import CellArrays, space_of
+from archcast.train.loop import torch_threads
 
 SELECT_METRICS = ("kendall", "mse")
 # numeric hyper-parameters allowed to be 0; every other numeric one must be > 0
@@ -108,21 +108,6 @@ def val_score(y_true: np.ndarray, y_pred: np.ndarray, select: str) -> float:
 
 
 # ---------------------------------------------------------------------------------- torch loop
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` intra-op threads (None: keep the current, environment-given setting), then restore."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise InvalidInputError(f"num_threads={n!r} must be None or an integer >= 1")
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(old)
-
-
 @dataclass
 class FitRecord:
     """What the training loop did: ``val_scores[e]`` is the score after epoch ``e`` (0-based)."""

@@ -68,8 +68,8 @@ class LGBMPredictor(Predictor):
 
     name = "lgbm"
     DEFAULTS: ClassVar[dict[str, Any]] = {
-        "n_estimators": 3000,
-        "learning_rate": 0.03,
+        "n_estimators": 5000,
+        "learning_rate": 0.05,
         "num_leaves": 31,
         "min_child_samples": 10,
         "subsample": 0.8,

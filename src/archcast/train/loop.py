@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from archcast import metrics
+from archcast.errors import InvalidInputError
 from archcast.train import losses
 
 LOSSES = ("rel_mse", "mse")
@@ -65,17 +66,20 @@ class TrainConfig:
 
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily run torch with ``n`` intra-op threads (None: leave as is). Small graph models
-    run fastest on one thread, and two oversubscribed processes slow down 10-20x otherwise."""
-    if not n:
-        yield
-        return
+    """Run with ``n`` torch intra-op threads (None: keep the current setting), then restore.
+
+    Small graph models run fastest on one thread, and two oversubscribed processes on a 2-core
+    machine slow down 10-20x with the default thread count."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidInputError(f"num_threads={n!r} must be None or an integer >= 1")
     old = torch.get_num_threads()
-    torch.set_num_threads(n)
+    if n is not None:
+        torch.set_num_threads(int(n))
     try:
         yield
     finally:
-        torch.set_num_threads(old)
+        if n is not None:
+            torch.set_num_threads(old)
 
 
 def _forward(net: torch.nn.Module, d: dict[str, torch.Tensor], idx: torch.Tensor | slice, prefix: str = "") -> torch.Tensor:

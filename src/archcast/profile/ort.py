@@ -1,0 +1,364 @@
+"""Latency of an ONNX model on this CPU with onnxruntime, measured as design.md §5 says.
+
+Protocol of :func:`measure_onnx`:
+
+1. Weight-free models (initializers with dims but no data, as NNLQP ships and the zoo exports) get
+   random weights, on the ``ModelProto`` before the session exists: floating point tensors of rank
+   >= 2 ~ N(0, 2 / fan_in), rank <= 1 (biases, norm scales and statistics) ~ U[0.5, 1.5) so that
+   variances stay positive; integer tensors are zeros. Values that set shapes (Resize/Upsample
+   scales) cannot be invented: such a model raises :class:`MeasurementError`.
+2. One session: ``intra_op_num_threads = platform.threads``, ``inter_op_num_threads = 1``,
+   sequential execution, the platform's graph-optimisation level, CPU provider only.
+3. Random inputs from the graph inputs' shapes and types (a symbolic first dim takes
+   ``batch_size``); integer inputs (token ids) are drawn from ``[0, int_high)``, default 100.
+4. Warm-up: ``warmup_runs`` runs or ``warmup_s`` seconds, whichever ends first (>= 1 run).
+5. Timing: runs until both ``min_runs`` runs and ``min_time_s`` seconds are reached, or the
+   ``max_time_s`` cap (>= 3 runs); each run timed alone with ``perf_counter_ns``; Python's garbage
+   collector off while timing.
+6. Optionally a second, profiled session gives per-node times (ORT profiler JSON).
+
+A model onnxruntime cannot load, feed or run raises :class:`MeasurementError` with the runtime's
+reason (the runner records it as a failed measurement and moves on).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from google.protobuf.message import DecodeError
+from onnx import TensorProto, numpy_helper
+
+from archcast.errors import InvalidInputError
+from archcast.profile.measurement import Measurement, MeasurementError, NodeProfile, NodeTime
+from archcast.profile.platform import Platform, cpu_model, default_platform
+
+ModelSource = Union[bytes, bytearray, str, Path, onnx.ModelProto]
+
+_OPT_LEVELS = {
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+}
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+# initializer slots whose values set output shapes: random values would build another model
+_SHAPE_SETTING_SLOTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
+_FLOAT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+_INT_NP = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16,
+           "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16,
+           "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64}
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    """onnxruntime's exception types (they derive from Exception directly), plus RuntimeError."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as st
+
+    found = [getattr(st, n) for n in dir(st)]
+    return tuple(o for o in found if isinstance(o, type) and issubclass(o, Exception)) + (RuntimeError,)
+
+
+_ORT_ERRORS = _ort_errors()
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip()
+    # ORT prefixes messages with "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : "; keep what follows
+    if text.startswith("[ONNXRuntimeError]"):
+        text = text.split(" : ", 3)[-1]
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line[:500]
+
+
+# ---------------------------------------------------------------------------- the model
+def _has_data(t: TensorProto) -> bool:
+    if t.data_location == TensorProto.EXTERNAL:
+        return False
+    n = 1
+    for d in t.dims:
+        n *= int(d)
+    return n == 0 or any(len(getattr(t, f)) for f in _DATA_FIELDS)
+
+
+def _random_tensor(t: TensorProto, rng: np.random.Generator) -> np.ndarray:
+    dims = tuple(int(d) for d in t.dims)
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = None
+    if dtype is not None and dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
+        if len(dims) >= 2:
+            fan_in = max(1, int(np.prod(dims[1:])))
+            values = rng.standard_normal(dims, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        else:
+            values = rng.uniform(0.5, 1.5, size=dims).astype(np.float32)
+        return values.astype(dtype)
+    if dtype is not None and dtype.kind in "iub":
+        return np.zeros(dims, dtype=dtype)
+    raise MeasurementError(
+        "load", f"weight-free tensor {t.name!r} has element type "
+        f"{TensorProto.DataType.Name(t.data_type)}, which archcast cannot fill with random values")
+
+
+def fill_weights(model: onnx.ModelProto, seed: int = 0) -> int:
+    """Give every data-less initializer (and data-less ``Constant`` tensor) random values, in place.
+
+    Returns the number of tensors filled. Raises :class:`MeasurementError` for a data-less tensor
+    whose values set shapes (Resize scales/sizes) or whose type cannot be filled.
+    """
+    rng = np.random.default_rng(seed)
+    g = model.graph
+    slot = {(x, (n.op_type, i)) for n in g.node for i, x in enumerate(n.input) if x}
+    setting = {x for x, s in slot if s in _SHAPE_SETTING_SLOTS}
+    filled = 0
+    for t in g.initializer:
+        if _has_data(t):
+            continue
+        if t.name in setting:
+            raise MeasurementError(
+                "load", f"weight-free initializer {t.name!r} feeds a Resize/Upsample scales or sizes input; "
+                "its values set output shapes, so random values would measure a different model")
+        new = numpy_helper.from_array(_random_tensor(t, rng), t.name)
+        t.CopyFrom(new)
+        filled += 1
+    for n in g.node:
+        if n.op_type != "Constant":
+            continue
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR and not _has_data(a.t):
+                a.t.CopyFrom(numpy_helper.from_array(_random_tensor(a.t, rng), a.t.name))
+                filled += 1
+    return filled
+
+
+def _load_model(source: ModelSource, label: str) -> onnx.ModelProto:
+    if isinstance(source, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+        return model
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidInputError(f"ONNX file {str(path)!r} does not exist")
+        source = path.read_bytes()
+    if not source:
+        raise MeasurementError("load", "empty model (0 bytes)", model=label)
+    try:
+        return onnx.load_model_from_string(bytes(source))
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise MeasurementError("load", f"not a readable ONNX protobuf: {_reason(e)}", model=label) from None
+
+
+def session_options(platform: Platform) -> ort.SessionOptions:
+    """The session settings of ``platform`` (threads, sequential execution, optimisation level)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = platform.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = _OPT_LEVELS[platform.graph_opt_level]
+    so.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
+    return so
+
+
+def _session(data: bytes, platform: Platform, label: str, profile_prefix: str | None = None) -> ort.InferenceSession:
+    so = session_options(platform)
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    try:
+        return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    except _ORT_ERRORS as e:
+        raise MeasurementError("load", _reason(e), model=label) from None
+
+
+def random_inputs(session: ort.InferenceSession, batch_size: int, seed: int = 0, int_high: int = 100,
+                  label: str = "model") -> dict[str, np.ndarray]:
+    """Random feeds for ``session``'s inputs; a symbolic first dim becomes ``batch_size``."""
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for i in session.get_inputs():
+        shape = []
+        for k, d in enumerate(i.shape):
+            if isinstance(d, int) and d > 0:
+                shape.append(d)
+            elif k == 0:
+                shape.append(batch_size)
+            else:
+                raise MeasurementError("inputs", f"input {i.name!r} has a dynamic dimension {d!r} at axis {k} "
+                                       f"(shape {i.shape}); export it with static shapes", model=label)
+        if i.type in _FLOAT_NP:
+            feeds[i.name] = rng.standard_normal(shape, dtype=np.float32).astype(_FLOAT_NP[i.type])
+        elif i.type in _INT_NP:
+            high = min(int_high, int(np.iinfo(_INT_NP[i.type]).max))
+            feeds[i.name] = rng.integers(0, high, size=shape).astype(_INT_NP[i.type])
+        elif i.type == "tensor(bool)":
+            feeds[i.name] = rng.random(shape) < 0.5
+        else:
+            raise MeasurementError("inputs", f"input {i.name!r} has type {i.type}, which archcast cannot "
+                                   "generate random values for", model=label)
+    return feeds
+
+
+def check_platform(platform: Platform) -> None:
+    """The platform must describe this process, else the number would be mislabelled."""
+    here = {"backend": "onnxruntime-cpu", "runtime": "onnxruntime", "runtime_version": ort.__version__,
+            "device": cpu_model()}
+    for k, v in here.items():
+        if getattr(platform, k) != v:
+            raise InvalidInputError(
+                f"platform {platform.name!r} has {k}={getattr(platform, k)!r} but this process has {v!r}; "
+                "measure with archcast.profile.default_platform() (or a Platform describing this machine)"
+            )
+
+
+# ---------------------------------------------------------------------------- measuring
+def measure_onnx(
+    model: ModelSource,
+    platform: Platform | None = None,
+    batch_size: int | None = None,
+    *,
+    min_runs: int = 50,
+    min_time_s: float = 0.5,
+    max_time_s: float = 30.0,
+    warmup_runs: int = 10,
+    warmup_s: float = 0.3,
+    profile_nodes: bool = False,
+    profile_runs: int = 20,
+    int_high: int = 100,
+    seed: int = 0,
+    name: str | None = None,
+) -> Measurement:
+    """Latency of ``model`` (ONNX bytes, path or ``ModelProto``; weight-free is fine) on ``platform``
+    (default: :func:`default_platform`) — see the module docstring for the protocol.
+
+    ``batch_size`` fills a symbolic first input dim and is recorded; by default it is the first
+    input's first dim (1 when symbolic).
+
+    Raises:
+        MeasurementError: onnxruntime cannot load the model, build its inputs, or run it.
+        InvalidInputError: bad arguments, or ``platform`` does not describe this machine.
+    """
+    platform = platform or default_platform()
+    check_platform(platform)
+    if min_runs < 1 or min_time_s < 0 or max_time_s <= 0 or warmup_runs < 0 or profile_runs < 1:
+        raise InvalidInputError(
+            f"measure_onnx needs min_runs >= 1, min_time_s >= 0, max_time_s > 0, warmup_runs >= 0, "
+            f"profile_runs >= 1; got {min_runs}, {min_time_s}, {max_time_s}, {warmup_runs}, {profile_runs}")
+    label = name or (f"ONNX file {str(model)!r}" if isinstance(model, (str, Path)) else "ONNX model")
+    proto = _load_model(model, label)
+    try:
+        fill_weights(proto, seed=seed)
+    except MeasurementError as e:
+        raise MeasurementError(e.stage, e.reason, model=label) from None
+    data = proto.SerializeToString()
+    del proto
+
+    t0 = time.perf_counter()
+    sess = _session(data, platform, label)
+    session_s = time.perf_counter() - t0
+    if batch_size is None:
+        first = sess.get_inputs()[0].shape if sess.get_inputs() else [1]
+        batch_size = first[0] if first and isinstance(first[0], int) and first[0] > 0 else 1
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be >= 1; got {batch_size}")
+    feeds = random_inputs(sess, batch_size, seed=seed, int_high=int_high, label=label)
+    outputs = [o.name for o in sess.get_outputs()]
+    run = sess.run
+
+    t_start = time.perf_counter()
+    try:
+        n_warm = 0
+        while n_warm < max(1, warmup_runs):
+            run(outputs, feeds)
+            n_warm += 1
+            if time.perf_counter() - t_start >= warmup_s:
+                break
+        times_ns: list[int] = []
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            t_timed = time.perf_counter_ns()
+            cap_ns, min_ns = int(max_time_s * 1e9), int(min_time_s * 1e9)
+            while True:
+                a = time.perf_counter_ns()
+                run(outputs, feeds)
+                b = time.perf_counter_ns()
+                times_ns.append(b - a)
+                spent = b - t_timed
+                if (len(times_ns) >= min_runs and spent >= min_ns) or (spent >= cap_ns and len(times_ns) >= 3):
+                    break
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+    except _ORT_ERRORS as e:
+        raise MeasurementError("run", _reason(e), model=label) from None
+    measure_s = time.perf_counter() - t_start
+    del sess
+
+    node_profile = _profile(data, platform, feeds, outputs, profile_runs, label) if profile_nodes else None
+    return Measurement.from_times(
+        np.asarray(times_ns, dtype=np.float64) / 1e6,
+        warmup_runs=n_warm,
+        batch_size=int(batch_size),
+        input_shapes={k: list(v.shape) for k, v in feeds.items()},
+        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+        host=socket.gethostname(),
+        session_s=session_s,
+        measure_s=measure_s,
+        node_profile=node_profile,
+    )
+
+
+def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outputs: list[str],
+             runs: int, label: str) -> NodeProfile:
+    """Per-node times from a profiled session: 1 warm-up run (dropped) + ``runs`` runs."""
+    with tempfile.TemporaryDirectory(prefix="archcast-ort-prof-") as tmp:
+        sess = _session(data, platform, label, profile_prefix=os.path.join(tmp, "ort"))
+        try:
+            for _ in range(runs + 1):
+                sess.run(outputs, feeds)
+        except _ORT_ERRORS as e:
+            raise MeasurementError("profile", _reason(e), model=label) from None
+        path = sess.end_profiling()
+        return parse_ort_profile(path, skip_runs=1)
+
+
+def parse_ort_profile(path: str | Path, skip_runs: int = 0) -> NodeProfile:
+    """Per-node mean times from an onnxruntime profiler JSON file.
+
+    Runs are the ``model_run`` events; the first ``skip_runs`` are dropped with the node events
+    inside them. Node names are those of ORT's optimised graph.
+    """
+    events = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(events, dict):  # some versions wrap the list
+        events = events.get("traceEvents", [])
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])[skip_runs:]
+    if not runs:
+        raise MeasurementError("profile", f"profiler file {str(path)!r} holds no model_run events")
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in runs]
+    total: dict[tuple[str, str], float] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
+            continue
+        ts = e["ts"]
+        if not any(a <= ts <= b for a, b in windows):
+            continue
+        key = (e["name"][: -len("_kernel_time")], str(e.get("args", {}).get("op_name", "?")))
+        total[key] = total.get(key, 0.0) + float(e["dur"])
+    n = len(runs)
+    nodes = sorted((NodeTime(k[0], k[1], v / n) for k, v in total.items()), key=lambda t: -t.dur_us)
+    return NodeProfile(nodes=nodes, runs=n, run_us=sum(b - a for a, b in windows) / n)
+
+
+__all__ = ["check_platform", "fill_weights", "measure_onnx", "parse_ort_profile", "random_inputs", "session_options"]

@@ -1,0 +1,27 @@
+"""Model-family zoo: generators that sample architecture variants and export weight-free ONNX.
+
+Families register on :func:`load_builtin_families`; nothing heavy loads at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from archcast.zoo.base import FAMILIES, Family, ZooSample, export_sample, get_family
+
+# one module per group of families
+BUILTIN_MODULES = ("classic", "modern")
+
+
+def load_builtin_families() -> None:
+    """Import the built-in family modules so they register (idempotent)."""
+    for mod in BUILTIN_MODULES:
+        full = f"{__name__}.{mod}"
+        try:
+            importlib.import_module(full)
+        except ModuleNotFoundError as e:
+            if e.name != full:
+                raise
+
+
+__all__ = ["FAMILIES", "Family", "ZooSample", "export_sample", "get_family", "load_builtin_families"]

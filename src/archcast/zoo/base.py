@@ -1,0 +1,96 @@
+"""Model-family generators: sample an architecture variant from (family, seed), build it in plain
+torch, export weight-free ONNX.
+
+A family is a :class:`Family` subclass registered in :data:`FAMILIES`. Same family + seed ->
+same config -> same graph fingerprint (the RNG is seeded from a stable hash of the family name and
+the seed, never from Python's salted ``hash``).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from archcast.registry import Registry
+
+INPUT_KINDS = ("image", "tokens", "graph")
+
+
+@dataclass(frozen=True)
+class ZooSample:
+    """One sampled architecture: enough to rebuild its ONNX exactly.
+
+    Attributes:
+        family: registered family name.
+        seed: the sampling seed.
+        config: the generator config (JSON scalars/lists only), e.g. per-stage channels.
+        generator_version: the family's ``version`` when sampled (a bump means configs changed).
+    """
+
+    family: str
+    seed: int
+    config: dict[str, Any] = field(hash=False)
+    generator_version: str = "1"
+
+    def config_json(self) -> str:
+        return json.dumps(self.config, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}/{self.seed}"
+
+
+class Family(ABC):
+    """A model family. Subclasses set ``name``, ``input_kind``, ``version`` and implement
+    :meth:`sample_config` (draw a config from ``rng``) and :meth:`build` (config -> module and
+    example inputs, batch 1 unless ``batch_size`` says otherwise)."""
+
+    name: ClassVar[str] = ""
+    input_kind: ClassVar[str] = "image"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
+        """A random but valid config (JSON scalars/lists)."""
+
+    @abstractmethod
+    def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
+        """``(torch.nn.Module, example_inputs)`` for ``config``."""
+
+    def sample(self, seed: int) -> ZooSample:
+        rng = np.random.default_rng([zlib.crc32(self.name.encode()), int(seed)])
+        return ZooSample(self.name, int(seed), self.sample_config(rng), self.version)
+
+
+FAMILIES: Registry[type[Family]] = Registry("model family")
+
+
+def get_family(name: str) -> Family:
+    """An instance of the family registered as ``name`` (error lists valid families)."""
+    from archcast.zoo import load_builtin_families
+
+    load_builtin_families()
+    return FAMILIES.get(name)()
+
+
+def export_sample(sample: ZooSample, *, batch_size: int = 1, weight_free: bool = True) -> bytes:
+    """ONNX bytes of ``sample`` (weights stripped unless ``weight_free=False``)."""
+    import onnx
+    import torch
+
+    from archcast.frontends.onnx import strip_weights
+    from archcast.frontends.torch import export_onnx_bytes
+
+    fam = get_family(sample.family)
+    torch.manual_seed(0)
+    module, inputs = fam.build(sample.config, batch_size=batch_size)
+    data = export_onnx_bytes(module, inputs)
+    if weight_free:
+        data = strip_weights(onnx.load_from_string(data)).SerializeToString()
+    return data

@@ -1,0 +1,185 @@
+"""The classic (NNLQP) model families: deterministic sampling, buildable modules, reproducible ONNX,
+reference configs that reproduce the published networks, and the op types the families cover."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from archcast.errors import InvalidInputError  # noqa: E402
+from archcast.frontends.onnx import load_onnx  # noqa: E402
+from archcast.frontends.torch import load_torch  # noqa: E402
+from archcast.zoo import FAMILIES, export_sample, get_family, load_builtin_families  # noqa: E402
+from archcast.zoo import classic  # noqa: E402
+
+EXPECTED = {"resnet", "vgg", "efficientnet", "mobilenetv2", "mobilenetv3", "mnasnet", "alexnet", "squeezenet",
+            "googlenet", "nb201"}
+
+load_builtin_families()
+CLASSIC = sorted(n for n in FAMILIES.names() if FAMILIES.get(n).__module__ == classic.__name__)
+
+
+def _json_only(value) -> bool:
+    if isinstance(value, list):
+        return all(_json_only(v) for v in value)
+    return isinstance(value, (bool, int, float, str))
+
+
+def test_all_ten_families_registered():
+    assert set(CLASSIC) == EXPECTED
+
+
+@pytest.mark.parametrize("name", CLASSIC)
+def test_family_metadata(name):
+    fam = get_family(name)
+    assert fam.name == name and fam.input_kind == "image" and fam.version == "1"
+    assert fam.description and "\n" not in fam.description
+
+
+@pytest.mark.parametrize("name", CLASSIC)
+def test_sample_is_deterministic_json_and_varied(name):
+    fam = get_family(name)
+    a, b = fam.sample(7), fam.sample(7)
+    assert a == b and a.config == b.config and a.config_json() == b.config_json()
+    assert a.family == name and a.seed == 7 and a.generator_version == "1"
+    assert all(isinstance(k, str) and _json_only(v) for k, v in a.config.items()), a.config
+    assert json.loads(a.config_json()) == a.config
+    configs = {fam.sample(s).config_json() for s in range(12)}
+    assert len(configs) >= 11  # different seeds give different variants
+
+
+@pytest.mark.parametrize("name", CLASSIC)
+def test_build_runs_forward(name):
+    fam = get_family(name)
+    torch.manual_seed(0)
+    module, inputs = fam.build(fam.sample(0).config)
+    side = 32 if name == "nb201" else 224
+    assert len(inputs) == 1 and tuple(inputs[0].shape) == (1, 3, side, side)
+    with torch.no_grad():
+        out = module.eval()(*inputs)
+    assert tuple(out.shape) == (1, 10 if name == "nb201" else 1000)
+    assert torch.isfinite(out).all()
+
+
+def test_batch_size_is_honoured():
+    fam = get_family("nb201")
+    module, (x,) = fam.build(fam.sample(3).config, batch_size=2)
+    with torch.no_grad():
+        assert tuple(module.eval()(x).shape) == (2, 10)
+
+
+def test_config_errors_name_the_missing_key():
+    with pytest.raises(InvalidInputError, match="'widths'"):
+        get_family("resnet").build({"block": "basic"})
+
+
+# ---------------------------------------------------------------------------- nb201 cell strings
+def test_nb201_arch_string_round_trip_and_config():
+    ops = [["nor_conv_3x3"], ["skip_connect", "none"], ["avg_pool_3x3", "nor_conv_1x1", "skip_connect"]]
+    arch = classic.nb201_arch_str(ops)
+    assert arch == "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
+    assert classic.nb201_parse_arch(arch) == ops
+    for seed in range(20):
+        cfg = get_family("nb201").sample(seed).config
+        assert cfg["C"] in (8, 16, 32, 64) and 1 <= cfg["N"] <= 5
+        assert all(op in classic.NB201_OPS for row in classic.nb201_parse_arch(cfg["arch"]) for op in row)
+
+
+@pytest.mark.parametrize("bad", ["", "|nor_conv_3x3~0|", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                 "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                 "|none~0|+|none~0|+|none~0|none~1|none~2|"])
+def test_nb201_bad_arch_strings(bad):
+    with pytest.raises(InvalidInputError, match="NB201 arch"):
+        classic.nb201_parse_arch(bad)
+
+
+def test_nb201_cell_without_path_still_builds():
+    # no edge reaches the cell output: the cell returns x * 0, as NAS-Bench-201's Zero op does
+    dead = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|none~2|"
+    module, inputs = get_family("nb201").build({"arch": dead, "C": 8, "N": 1})
+    g = load_torch(module, inputs)
+    assert g.op_counts().get("Mul", 0) == 3  # one per stage
+    with torch.no_grad():
+        assert torch.isfinite(module.eval()(*inputs)).all()
+
+
+# ---------------------------------------------------------------------------- reference networks
+REFERENCE = {
+    # torchvision's published MACs and parameter counts (BN folded into conv biases here, so a
+    # model with BN has cout fewer parameters per BN than the PyTorch module)
+    "resnet18": ("resnet", dict(block="basic", expansion=1, stem_channels=64, widths=[64, 128, 256, 512],
+                                depths=[2, 2, 2, 2], kernels=[3, 3, 3, 3]), 1.814e9, 11.69e6),
+    "mobilenet_v2": ("mobilenetv2", dict(stem_channels=32, channels=[16, 24, 32, 64, 96, 160, 320],
+                                         depths=[1, 2, 3, 4, 3, 3, 1], strides=[1, 2, 2, 2, 1, 2, 1], kernels=[3] * 7,
+                                         expansions=[1, 6, 6, 6, 6, 6, 6], se=[False] * 7, head_channels=1280),
+                     0.3008e9, 3.505e6),
+    "efficientnet_b0": ("efficientnet", dict(stem_channels=32, channels=[16, 24, 40, 80, 112, 192, 320],
+                                             depths=[1, 2, 2, 3, 3, 4, 1], strides=[1, 2, 2, 2, 1, 2, 1],
+                                             kernels=[3, 3, 5, 3, 5, 5, 3], expansions=[1, 6, 6, 6, 6, 6, 6],
+                                             se=[True] * 7, head_channels=1280), 0.386e9, 5.289e6),
+    "squeezenet1_1": ("squeezenet", dict(version="1_1", stem_channels=64, fires_per_group=[2, 2, 2, 2],
+                                         squeeze=[16, 16, 32, 32, 48, 48, 64, 64],
+                                         expand=[64, 64, 128, 128, 192, 192, 256, 256], expand_kernels=[3] * 8),
+                      0.349e9, 1_235_496),
+}
+
+
+@pytest.mark.parametrize("ref", sorted(REFERENCE))
+def test_reference_config_reproduces_published_network(ref):
+    name, config, macs, params = REFERENCE[ref]
+    module, inputs = get_family(name).build(config)
+    g = load_torch(module, inputs)
+    conv_macs = sum(n.flops for n in g.nodes if n.op_type in ("Conv", "Gemm")) / 2
+    assert math.isclose(conv_macs, macs, rel_tol=0.01), conv_macs
+    assert math.isclose(g.params, params, rel_tol=0.01), g.params
+    assert g.flops >= 2 * conv_macs  # elementwise ops add a little on top
+
+
+def test_alexnet_reference_exact_params():
+    config = dict(widths=[64, 192, 384, 256, 256], kernels=[11, 5, 3, 3, 3], fc_widths=[4096, 4096])
+    g = load_torch(*get_family("alexnet").build(config))
+    assert g.params == 61_100_840  # torchvision's alexnet, which has no BN
+    assert g.op_counts() == {"Relu": 7, "Conv": 5, "Gemm": 3, "MaxPool": 3, "Flatten": 1}
+
+
+# ---------------------------------------------------------------------------- exported graphs
+@pytest.fixture(scope="module")
+def graphs():
+    """Weight-free ONNX of seed 0 of every classic family, read back."""
+    return {name: load_onnx(export_sample(get_family(name).sample(0))) for name in CLASSIC}
+
+
+@pytest.mark.parametrize("name", ["nb201", "mobilenetv3"])
+def test_export_fingerprint_is_reproducible(name, graphs):
+    fam = get_family(name)
+    again = load_onnx(export_sample(fam.sample(0)))
+    other = load_onnx(export_sample(fam.sample(1)))
+    assert again.fingerprint() == graphs[name].fingerprint()
+    assert other.fingerprint() != graphs[name].fingerprint()
+    side = 32 if name == "nb201" else 224
+    assert list(again.inputs.values()) == [(1, 3, side, side)]
+
+
+def test_flops_are_in_the_intended_range(graphs):
+    for name, g in graphs.items():
+        assert 1e6 <= g.flops <= 8e9, (name, g.flops)
+
+
+def test_op_coverage_of_the_classic_families(graphs):
+    ops = set().union(*(g.op_counts() for g in graphs.values()))
+    for op in ("Conv", "Relu", "Add", "GlobalAveragePool", "Gemm", "MaxPool", "Concat", "BatchNormalization",
+               "HardSwish", "HardSigmoid", "Sigmoid", "Mul", "Clip", "AveragePool", "Flatten"):
+        assert op in ops, (op, sorted(ops))
+
+
+def test_importing_the_families_does_not_import_torch():
+    code = ("import sys; from archcast.zoo import get_family; "
+            "[get_family(n).sample(0) for n in ('resnet', 'nb201')]; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
