@@ -24,7 +24,8 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(VENV)/bin/archcast bench accuracy --space nb201 --train-size 781 1563 --seeds 5 --speed
+	$(VENV)/bin/archcast bench accuracy --space nb201 --train-size 781 1563 --seeds 5
+	$(VENV)/bin/archcast bench speed
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -111,7 +111,6 @@ def cmd_train_cell(args: argparse.Namespace) -> int:
 
 def cmd_bench_accuracy(args: argparse.Namespace) -> int:
     from archcast.bench.accuracy import AccuracyBenchConfig, run_accuracy_bench, write_results
-    from archcast.bench.speed import cell_speed_notes
 
     if args.space == "nasbench-graph":
         datasets = [f"nasbench-graph:{d}" for d in (args.dataset or ["cora"])]
@@ -140,15 +139,31 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
                                   val_size=args.val_size, seeds=args.seeds, predictors=args.predictors,
                                   split=args.split, predictor_kw=kw)
         result = run_accuracy_bench(cfg, progress=not args.no_progress)
-        if args.speed and ds == "nb201":
-            result["speed"], notes = cell_speed_notes()
-            result["notes"] = notes
-        stem = f"accuracy_{ds.replace(':', '_')}_{args.split}"
+        stem = f"accuracy_{ds.replace(':', '_')}_{args.split}" + (f"_{args.tag}" if args.tag else "")
         paths = write_results(result, args.out, stem)
         from archcast.bench.accuracy import markdown
 
         print(markdown(result))
         print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    import torch
+
+    from archcast.bench.accuracy import environment
+    from archcast.bench.speed import cell_speed_notes
+
+    torch.set_num_threads(args.threads)
+    numbers, notes = cell_speed_notes(args.checkpoint)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    (out / "speed_nb201.json").write_text(json.dumps({"speed": numbers, "environment": env}, indent=2))
+    text = "\n".join(notes + ["", f"Machine: {env['cpu']} ({env['cpu_count']} cores), torch threads "
+                                   f"{env['torch_threads']}, {env['date_utc']}."]) + "\n"
+    (out / "speed_nb201.md").write_text(text)
+    print(text)
     return 0
 
 
@@ -193,11 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--predictors", nargs="+", help="subset of registered predictors (default: all)")
     s.add_argument("--split", choices=("random", "iso"), default="random")
     s.add_argument("--set", action="append", metavar="PREDICTOR:KEY=VALUE", help="override a hyper-parameter")
-    s.add_argument("--speed", action="store_true", help="also measure prediction speed (NB201)")
+    s.add_argument("--tag", help="suffix for the result file names (e.g. to run train sizes in parallel)")
     s.add_argument("--threads", type=int, default=1, help="torch/LightGBM threads (default 1)")
     s.add_argument("--out", default="benchmarks/results")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_bench_accuracy)
+    s = bsub.add_parser("speed", help="cell prediction speed and batched-vs-loop narformer-v2 (NB201)")
+    s.add_argument("--checkpoint", help="checkpoint directory (default: the shipped NB201 predictor)")
+    s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    s.add_argument("--out", default="benchmarks/results")
+    s.set_defaults(func=cmd_bench_speed)
     b.set_defaults(func=lambda a: (b.print_help(), 2)[1])
 
     from archcast import cli_data

@@ -301,6 +301,9 @@ def _in_elems(c: OpContext) -> int:
 _register(["MaxPool", "AveragePool", "LpPool"], _window)
 _register(["GlobalAveragePool", "ReduceMean"], lambda c: _in_elems(c) + c.out_elems, config_inputs=(1,))
 _register(["GlobalMaxPool", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"], _in_elems, config_inputs=(1,))
+# sum of squares (2 per input element) then one square root per output element
+_register(["ReduceL2", "ReduceSumSquare"], lambda c: 2 * _in_elems(c) + c.out_elems, config_inputs=(1,))
+_register(["CumSum"], _in_elems, config_inputs=(1,))  # one add per element along the axis
 
 # ---------------------------------------------------------------------------- resampling
 def _resize(c: OpContext) -> int:

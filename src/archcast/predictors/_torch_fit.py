@@ -61,15 +61,8 @@ def resolve_hparams(
 
 
 def check_val(val_graphs: Sequence[NetGraph], val_y: np.ndarray) -> np.ndarray:
-    """Validate the validation split: same length, finite targets, at least 2 graphs."""
-    val_y = np.asarray(val_y, dtype=np.float64).reshape(-1)
-    if len(val_graphs) != len(val_y):
-        raise InvalidInputError(f"got {len(val_graphs)} validation graphs but {len(val_y)} validation targets")
-    if len(val_graphs) < 2:
-        raise InvalidInputError(f"need at least 2 validation graphs to select epochs, got {len(val_graphs)}")
-    if not np.all(np.isfinite(val_y)):
-        raise InvalidInputError("validation targets contain NaN or infinite values")
-    return val_y
+    """Validate the validation split (used to select epochs)."""
+    return check_xy(val_graphs, val_y, "validation")
 
 
 # ---------------------------------------------------------------------------------- targets, scores

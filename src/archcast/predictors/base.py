@@ -60,13 +60,13 @@ class Predictor(ABC):
 PREDICTORS: Registry[type[Predictor]] = Registry("predictor")
 
 
-def check_xy(graphs: Sequence[NetGraph], y: np.ndarray) -> np.ndarray:
-    """Validate a training set: same length, finite targets, at least 2 graphs."""
+def check_xy(graphs: Sequence[NetGraph], y: np.ndarray, what: str = "training") -> np.ndarray:
+    """Validate a ``what`` set (training / validation): same length, finite targets, >= 2 graphs."""
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if len(graphs) != len(y):
-        raise InvalidInputError(f"got {len(graphs)} graphs but {len(y)} targets")
+        raise InvalidInputError(f"got {len(graphs)} {what} graphs but {len(y)} {what} targets")
     if len(graphs) < 2:
-        raise InvalidInputError(f"need at least 2 training graphs, got {len(graphs)}")
+        raise InvalidInputError(f"need at least 2 {what} graphs, got {len(graphs)}")
     if not np.all(np.isfinite(y)):
-        raise InvalidInputError("targets contain NaN or infinite values")
+        raise InvalidInputError(f"{what} targets contain NaN or infinite values")
     return y

@@ -87,10 +87,14 @@ def export_sample(sample: ZooSample, *, batch_size: int = 1, weight_free: bool =
     from archcast.frontends.onnx import strip_weights
     from archcast.frontends.torch import export_onnx_bytes
 
+    from archcast.train.loop import torch_threads
+
     fam = get_family(sample.family)
-    torch.manual_seed(0)
-    module, inputs = fam.build(sample.config, batch_size=batch_size)
-    data = export_onnx_bytes(module, inputs)
+    # one thread: export is 3-4x slower with two threads when the other core is busy
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module, inputs = fam.build(sample.config, batch_size=batch_size)
+        data = export_onnx_bytes(module, inputs)
     if weight_free:
         data = strip_weights(onnx.load_from_string(data)).SerializeToString()
     return data

@@ -6,8 +6,8 @@ MobileNetV2, MobileNetV3-Large, MnasNet-A1, AlexNet, SqueezeNet 1.0/1.1, GoogLeN
 and re-samples, per stage, the output channels (reference width x a random multiplier on a 0.1
 grid, rounded to a multiple of 8), the kernel size, the depth, the expansion ratio and squeeze-and-
 excitation on/off where the family has them. Ranges are chosen so that FLOPs span about two orders
-of magnitude inside a family (roughly 0.05 to 5 GFLOPs, multiply-add = 2) while the largest variant
-still exports in about a second and runs in well under 150 ms on one CPU thread.
+of magnitude inside a family (roughly 0.05 to 5 GFLOPs, multiply-add = 2; nb201 from 0.004) while
+the largest variants export in a few seconds and run in under 100 ms on one onnxruntime CPU thread.
 
 Inputs are ``1x3x224x224`` images (``1x3x32x32`` for ``nb201``); classifiers have 1000 classes
 (10 for ``nb201``). Configs hold the derived per-stage values (channels, depths, kernels...), so
@@ -42,6 +42,14 @@ def _grid(rng: np.random.Generator, lo: float, hi: float, step: float = 0.1) -> 
     """A value uniform on the grid ``lo, lo+step, ..., hi`` (nn-Meter's ``start/end/step``)."""
     n = int(round((hi - lo) / step))
     return round(lo + step * int(rng.integers(0, n + 1)), 4)
+
+
+def _log_grid(rng: np.random.Generator, lo: float, hi: float, step: float = 0.05) -> float:
+    """A log-uniform value in ``[lo, hi]`` rounded to the ``step`` grid: every octave of a global
+    width or depth multiplier is equally likely, so latency spreads evenly on a log scale instead of
+    piling up in the middle of the range."""
+    v = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    return round(min(hi, max(lo, round(v / step) * step)), 4)
 
 
 def _int(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -231,7 +239,7 @@ _RESNET_MAX_DEPTHS = (3, 4, 6, 3)  # ResNet-34/50
 
 @FAMILIES.register("resnet")
 class ResNetFamily(_ClassicFamily):
-    """Basic or bottleneck (expansion 2/4) blocks; width x0.2..0.8 with per-stage jitter x0.8..1.2;
+    """Basic or bottleneck (expansion 2/4) blocks; width x0.15..0.9 (log-uniform) with per-stage jitter x0.8..1.2;
     per stage depth 1..3/4/6/3 and kernel 3/5."""
 
     name = "resnet"
@@ -241,7 +249,7 @@ class ResNetFamily(_ClassicFamily):
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
         block = _pick(rng, ["basic", "bottleneck"])
         # a global width (FLOPs scale with its square) times nn-Meter-style per-stage jitter
-        g = _grid(rng, 0.2, 0.8, 0.05)
+        g = _log_grid(rng, 0.15, 0.9)
         mults = [round(g * _grid(rng, 0.8, 1.2), 4) for _ in _RESNET_WIDTHS]
         return {
             "block": block,
@@ -282,8 +290,8 @@ class VGGFamily(_ClassicFamily):
     _keys = ("widths", "convs", "kernels", "batch_norm", "fc_widths")
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        # VGG-16 is 31 GFLOPs at full width: widths go from 0.06x to 0.3x (FLOPs scale with width^2).
-        g = _grid(rng, 0.06, 0.3, 0.02)
+        # VGG-16 is 31 GFLOPs at full width: widths go from 0.05x to 0.36x (FLOPs scale with width^2).
+        g = _log_grid(rng, 0.05, 0.36, 0.01)
         mults = [round(g * _grid(rng, 0.8, 1.2), 4) for _ in _VGG_WIDTHS]
         return {
             "width_mult": g,
@@ -316,8 +324,8 @@ class VGGFamily(_ClassicFamily):
 def _mb_network(config: dict[str, Any], *, act_name: str, se_act: str, se_gate: str, se_of_input: bool,
                 head_hidden: int = 0, head_act: str = "relu") -> Any:
     """Stem conv3x3/s2 -> MBConv stages -> 1x1 head conv -> classifier, from the shared MBConv config
-    keys (``stem_channels``, per-stage ``channels/depths/strides/kernels/expansions/se``, ``head_channels``;
-    optional per-stage ``acts``). SE squeeze width: 1/4 of the block input (EfficientNet) when
+    keys (``stem_channels``, per-stage ``channels/depths/strides/kernels/expansions/se``,
+    ``head_channels``; optional per-stage ``acts``). SE squeeze width: 1/4 of the block input (EfficientNet) when
     ``se_of_input``, else 1/4 of the expanded width (MobileNetV3, MnasNet)."""
     b = _nn()
     c = config["stem_channels"]
@@ -345,15 +353,16 @@ _MB_KEYS = ("stem_channels", "channels", "depths", "strides", "kernels", "expans
 
 @FAMILIES.register("efficientnet")
 class EfficientNetFamily(_ClassicFamily):
-    """EfficientNet-B0 scaled by width (0.25..2.0) and depth (0.2..1.8) multipliers, per-stage channel
-    jitter (x0.8..1.2), kernels 3/5, expansion 3/4/6, SE on for ~80 % of stages; swish."""
+    """EfficientNet-B0 scaled by width (0.25..2.8) and depth (0.2..1.8) multipliers (log-uniform),
+    per-stage channel jitter (x0.8..1.2), kernels 3/5, expansion 3/4/6, SE on for ~80 % of stages;
+    swish."""
 
     name = "efficientnet"
     description = "EfficientNet (MBConv + SE, swish) with width/depth multipliers, kernels 3/5, expansions"
     _keys = _MB_KEYS
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        w, d = _grid(rng, 0.25, 2.0, 0.05), _grid(rng, 0.2, 1.8)
+        w, d = _log_grid(rng, 0.25, 2.8), _log_grid(rng, 0.2, 1.8, 0.1)
         jitter = [_grid(rng, 0.8, 1.2) for _ in _EFFNET_B0]
         return {
             "width_mult": w,
@@ -380,15 +389,15 @@ _MBV2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 
 
 @FAMILIES.register("mobilenetv2")
 class MobileNetV2Family(_ClassicFamily):
-    """MobileNetV2: width multiplier (0.25..2.5) x per-stage channel jitter (x0.7..1.3), depth per stage
-    (1..n+1), expansion 3..6, kernels 3/5/7; ReLU6; no SE."""
+    """MobileNetV2: width multiplier (0.25..3.5, log-uniform) x per-stage channel jitter (x0.7..1.3),
+    depth per stage (1..n+1), expansion 3..6, kernels 3/5/7; ReLU6; no SE."""
 
     name = "mobilenetv2"
     description = "MobileNetV2 (inverted residuals, ReLU6) with width mult, expansions 3-6, depths, kernels"
     _keys = _MB_KEYS
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        w = _grid(rng, 0.25, 2.5, 0.05)
+        w = _log_grid(rng, 0.25, 3.5)
         jitter = [_grid(rng, 0.7, 1.3) for _ in _MBV2]
         return {
             "width_mult": w,
@@ -416,7 +425,7 @@ _MBV3_LARGE = ((3, 1.0, 16, 1, 1, False, "relu"), (3, 4.0, 24, 2, 2, False, "rel
 
 @FAMILIES.register("mobilenetv3")
 class MobileNetV3Family(_ClassicFamily):
-    """MobileNetV3-Large: per-stage channels (x0.25..2.5 global x0.8..1.2), depth (1..n+1), expansion
+    """MobileNetV3-Large: per-stage channels (x0.25..3.0 log-uniform global x0.8..1.2), depth (1..n+1), expansion
     (reference ratio x0.8..1.8, nn-Meter's ``es``), kernel 3/5, SE on/off; ReLU early, hardswish
     late; SE gate hardsigmoid; 1x1 head conv + 1280-wide hardswish FC."""
 
@@ -425,7 +434,7 @@ class MobileNetV3Family(_ClassicFamily):
     _keys = _MB_KEYS + ("acts",)
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        w = _grid(rng, 0.25, 2.5, 0.05)
+        w = _log_grid(rng, 0.25, 3.0)
         jitter = [_grid(rng, 0.8, 1.2) for _ in _MBV3_LARGE]
         return {
             "width_mult": w,
@@ -457,14 +466,14 @@ _MNASNET_A1 = ((6, 3, 24, 2, 2, False), (3, 5, 40, 3, 2, True), (6, 3, 80, 4, 2,
 @FAMILIES.register("mnasnet")
 class MnasNetFamily(_ClassicFamily):
     """MnasNet-A1: stem conv -> separable conv (dw3x3 + pw) -> six MBConv stages; per stage channels
-    (x0.25..2.5 global x0.8..1.2), depth (1..n+1), expansion 3/6, kernel 3/5, SE on/off; ReLU."""
+    (x0.25..3.0 log-uniform global x0.8..1.2), depth (1..n+1), expansion 3/6, kernel 3/5, SE on/off; ReLU."""
 
     name = "mnasnet"
     description = "MnasNet-A1 (separable-conv stem, MBConv, optional SE, ReLU) with sampled stages"
     _keys = _MB_KEYS
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        w = _grid(rng, 0.25, 2.5, 0.05)
+        w = _log_grid(rng, 0.25, 3.0)
         jitter = [_grid(rng, 0.8, 1.2) for _ in range(len(_MNASNET_A1) + 1)]
         return {
             "width_mult": w,
@@ -492,15 +501,15 @@ _ALEXNET_WIDTHS = (64, 192, 384, 256, 256)
 
 @FAMILIES.register("alexnet")
 class AlexNetFamily(_ClassicFamily):
-    """AlexNet: five convs with widths x0.15..1.1 (global) x0.7..1.3 (per layer), first kernel 7/9/11 (stride 4, 55x55 out), later
-    kernels 3/5; two hidden FC layers of 512..4096."""
+    """AlexNet: five convs with widths x0.1..1.3 (global, log-uniform) x0.7..1.3 (per layer), first kernel
+    7/9/11 (stride 4, 55x55 out), later kernels 3/5; two hidden FC layers of 512..4096."""
 
     name = "alexnet"
     description = "AlexNet with sampled conv widths and kernels and FC widths"
     _keys = ("widths", "kernels", "fc_widths")
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        g = _grid(rng, 0.15, 1.1, 0.05)
+        g = _log_grid(rng, 0.1, 1.3)
         mults = [round(g * _grid(rng, 0.7, 1.3), 4) for _ in _ALEXNET_WIDTHS]
         return {
             "width_mult": g,
@@ -535,7 +544,7 @@ _FIRE_GROUPS = ((16, 64), (32, 128), (48, 192), (64, 256))  # (squeeze, expand) 
 class SqueezeNetFamily(_ClassicFamily):
     """SqueezeNet with a 1.0-style (7x7/96 stem, max-pools after fire groups 1 and 3) or 1.1-style
     (3x3/64 stem, pools after groups 1 and 2; exactly SqueezeNet 1.1 at 2 fires per group) layout;
-    four groups of 1..3 fires; width x0.2..1.5 with per-fire squeeze/expand jitter x0.7..1.3; expand
+    four groups of 1..3 fires; width x0.2..1.5 (log-uniform) with per-fire squeeze/expand jitter x0.7..1.3; expand
     kernel 3/5."""
 
     name = "squeezenet"
@@ -544,7 +553,7 @@ class SqueezeNetFamily(_ClassicFamily):
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
         version = _pick(rng, ["1_0", "1_1"])
-        g = _grid(rng, 0.2, 1.5, 0.05)
+        g = _log_grid(rng, 0.2, 1.5)
         counts = [_int(rng, 1, 3) for _ in _FIRE_GROUPS]
         squeeze, expand = [], []
         for (s, e), n in zip(_FIRE_GROUPS, counts):
@@ -597,7 +606,7 @@ _INCEPTION = (
 @FAMILIES.register("googlenet")
 class GoogLeNetFamily(_ClassicFamily):
     """GoogLeNet: stem, then 3 stages of 1..2 / 1..5 / 1..2 inception blocks (the first blocks of the
-    reference table); per block a width multiplier (global 0.2..1.0 x 0.8..1.2) with per-branch
+    reference table); per block a width multiplier (global 0.15..1.2 log-uniform x 0.8..1.2) with per-branch
     jitter, and kernels 3/5 for the two middle branches. BN after every conv."""
 
     name = "googlenet"
@@ -605,7 +614,7 @@ class GoogLeNetFamily(_ClassicFamily):
     _keys = ("stem_channels", "blocks_per_stage", "branches", "kernels")
 
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
-        g = _grid(rng, 0.2, 1.0, 0.05)
+        g = _log_grid(rng, 0.15, 1.2)
         counts = [_int(rng, 1, len(stage)) for stage in _INCEPTION]
         branches, kernels = [], []
         for stage, n in zip(_INCEPTION, counts):
