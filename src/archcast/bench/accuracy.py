@@ -142,8 +142,8 @@ def run_accuracy_bench(cfg: AccuracyBenchConfig, *, log: Callable[[str], None] =
         "n_cells": len(ds),
         "split": cfg.split,
         "protocol": (f"train on N cells drawn at random ({cfg.split} split), select checkpoints on "
-                     f"{cfg.val_size} validation cells, test on all remaining cells; mean ± std over "
-                     f"{cfg.seeds} seeds"),
+                     f"{cfg.val_size} validation cells, test on all remaining cells; "
+                     + (f"mean ± std over {cfg.seeds} seeds" if cfg.seeds > 1 else "one seed")),
         "config": {**cfg.__dict__, "predictor_kw": kw},
         "environment": environment(),
         "runs": runs,
@@ -179,11 +179,16 @@ def markdown(result: dict[str, Any]) -> str:
         "| train | predictor | Kendall τ | Spearman | MAPE % | Acc(1%) | Acc(5%) | fit s | predict s |",
         "|---:|---|---|---|---|---|---|---:|---:|",
     ]
+    def pm(r: dict[str, Any], k: str, scale: float = 1.0, fmt: str = ".4f") -> str:
+        # a single seed has no spread: print the value alone rather than a fake "± 0"
+        v = f"{scale * r[k]:{fmt}}"
+        return v if r["seeds"] < 2 else f"{v} ± {scale * r[k + '_std']:{fmt}}"
+
     for r in result["summary"]:
         lines.append(
-            f"| {r['train_size']} | {r['predictor']} | {r['kendall_tau']:.4f} ± {r['kendall_tau_std']:.4f} "
-            f"| {r['spearman']:.4f} ± {r['spearman_std']:.4f} | {100 * r['mape']:.2f} ± {100 * r['mape_std']:.2f} "
-            f"| {100 * r['acc_1pct']:.1f} | {100 * r['acc_5pct']:.1f} | {r['fit_s']:.1f} | {r['predict_s']:.2f} |"
+            f"| {r['train_size']} | {r['predictor']} | {pm(r, 'kendall_tau')} | {pm(r, 'spearman')} "
+            f"| {pm(r, 'mape', 100, '.2f')} | {100 * r['acc_1pct']:.1f} | {100 * r['acc_5pct']:.1f} "
+            f"| {r['fit_s']:.1f} | {r['predict_s']:.2f} |"
         )
     overrides = {n: k for n, k in result["config"]["predictor_kw"].items() if k}
     if overrides:
