@@ -84,8 +84,6 @@ def cmd_predict_cell(args: argparse.Namespace) -> int:
 
 def cmd_train_cell(args: argparse.Namespace) -> int:
     """Train a cell predictor on a standard split and save a checkpoint (validation selection)."""
-    import numpy as np
-
     from archcast import metrics
     from archcast.data import DATASETS
     from archcast.data.splits import random_split
@@ -105,7 +103,6 @@ def cmd_train_cell(args: argparse.Namespace) -> int:
     (Path(out) / "training.json").write_text(json.dumps(info, indent=2))
     print(f"saved {out}; test Kendall tau {m['kendall_tau']:.4f} on {len(te)} cells "
           f"(checkpoint chosen on {len(va)} validation cells)")
-    del np
     return 0
 
 
