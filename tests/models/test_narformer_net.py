@@ -72,3 +72,17 @@ def test_reference_preset_size_is_close_to_paper():
 def test_bad_config_names_the_value():
     with pytest.raises(ValueError, match="readout 'max'"):
         NetConfig(d_in=4, readout="max")
+
+
+def test_group_linear_block_diagonal_path_equals_per_group_product():
+    from archcast.models.narformer import GroupLinear
+
+    torch.manual_seed(0)
+    small = GroupLinear(64, 128, 8)  # takes the block-diagonal GEMM path
+    x = torch.randn(5, 7, 64)
+    xg = x.reshape(5, 7, 8, 8)
+    ref = small.norm(torch.einsum("...gi,gio->...go", xg, small.weight) + small.bias).reshape(5, 7, -1)
+    torch.testing.assert_close(small(x), ref, rtol=1e-5, atol=1e-5)
+    big = GroupLinear(512, 2048, 8)  # per-group product path
+    assert 8 * 64 * 8 * 256 > GroupLinear.BLOCK_DIAG_MAX
+    assert big(torch.randn(3, 512)).shape == (3, 2048)
