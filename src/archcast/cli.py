@@ -92,11 +92,11 @@ def cmd_train_cell(args: argparse.Namespace) -> int:
     ds = DATASETS.get(args.dataset)()
     tr, va, te = random_split(len(ds), args.train_size, args.val_size, args.seed)
     pred = get_predictor(args.predictor, task="accuracy", seed=args.seed, progress=True)
+    if not hasattr(pred, "save"):  # refuse before minutes of training, not after
+        raise InvalidInputError(f"predictor {args.predictor!r} cannot be saved as a checkpoint")
     pred.fit([ds.graphs[i] for i in tr], ds.y[tr], [ds.graphs[i] for i in va], ds.y[va])
     p = pred.predict([ds.graphs[i] for i in te])
     m = metrics.all_metrics(ds.y[te], p)
-    if not hasattr(pred, "save"):
-        raise InvalidInputError(f"predictor {args.predictor!r} cannot be saved as a checkpoint")
     out = pred.save(args.out)
     info = {"dataset": args.dataset, "train_size": args.train_size, "val_size": args.val_size,
             "seed": args.seed, "test_cells": int(len(te)), "test_metrics": m}

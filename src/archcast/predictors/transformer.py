@@ -248,19 +248,14 @@ class TransformerPredictor(Predictor):
         from archcast.train.loop import predict_batched, torch_threads
 
         with torch_threads(self.hparams.get("threads", 1)):
-            return self._predict_members(graphs, predict_batched)
-
-    def _predict_members(self, graphs, predict_batched) -> np.ndarray:
-        d = self._featurize(graphs)
-        views = [d]
-        if self.tta_:
-            tw = self._featurize(graphs, twin=True, seed=12345)
-            views.append({"x": tw["twin_x"], "adj": tw["twin_adj"], "mask": tw["twin_mask"]})
-        out = np.stack([
-            np.mean([self._to_target(predict_batched(net, v)) for v in views], axis=0)
-            for net in self.members_
-        ])
-        return out
+            views = [self._featurize(graphs)]
+            if self.tta_:
+                tw = self._featurize(graphs, twin=True, seed=12345)
+                views.append({"x": tw["twin_x"], "adj": tw["twin_adj"], "mask": tw["twin_mask"]})
+            return np.stack([
+                np.mean([self._to_target(predict_batched(net, v)) for v in views], axis=0)
+                for net in self.members_
+            ])
 
     def _predict(self, graphs: Sequence[NetGraph]) -> np.ndarray:
         return self.predict_members(graphs).mean(axis=0)
