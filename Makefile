@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(VENV)/bin/archcast inspect src/archcast/examples/resnet18.onnx
+	$(VENV)/bin/archcast predict src/archcast/examples/resnet18.onnx
 	$(VENV)/bin/archcast predict-cell '$(ARCH)'
 
 test: setup
@@ -26,6 +27,9 @@ test: setup
 bench: setup
 	$(VENV)/bin/archcast bench accuracy --space nb201 --train-size 781 1563 --seeds 5
 	$(VENV)/bin/archcast bench speed
+	$(VENV)/bin/archcast bench latency --protocol in-family --seeds 3 --tag in-family
+	$(VENV)/bin/archcast bench latency --protocol lofo --seeds 3 --train-cap 40 --tag lofo
+	$(VENV)/bin/archcast bench latency-speed
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -3,6 +3,26 @@
 Importing archcast is cheap: torch, onnx and the data sets load only when used.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archcast.latency.service import LatencyPrediction
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+
+def predict(model: Any, example_input: Any = None, **kwargs: Any) -> "LatencyPrediction":
+    """Predict a model's latency (ms) with interval and per-operator breakdown.
+
+    ``model``: an ``.onnx`` path, ONNX bytes, a NetGraph, or a ``torch.nn.Module`` with
+    ``example_input``. Keywords: ``platform``, ``input_shapes``, ``predictor``, ``db``; see
+    :func:`archcast.latency.service.predict` (imported on first call, not with archcast).
+    """
+    from archcast.latency.service import predict as _predict
+
+    return _predict(model, example_input, **kwargs)
+
+
+__all__ = ["__version__", "predict"]

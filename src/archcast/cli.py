@@ -215,11 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     s.add_argument("--out", default="benchmarks/results")
     s.set_defaults(func=cmd_bench_speed)
+    from archcast import cli_latency
+
+    cli_latency.register_bench(bsub)
+    cli_latency.register_train(sub)
     b.set_defaults(func=lambda a: (b.print_help(), 2)[1])
 
-    from archcast import cli_data
+    from archcast import cli_adapt, cli_data, cli_dataset, cli_predict
 
     cli_data.register(sub)
+    cli_dataset.register(sub)
+    cli_predict.register(sub)
+    cli_adapt.register(sub)
     return p
 
 

@@ -96,6 +96,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     measure_kw = {"min_runs": _positive("--min-runs", args.min_runs), "min_time_s": args.min_time}
     common = dict(workers=args.workers, progress=not args.no_progress, retry_failed=args.retry_failed,
                   timeout_s=args.timeout, measure_kw=measure_kw)
+    if args.remeasure and not args.family:
+        raise InvalidInputError("--remeasure applies to --family samples")
     if args.family:
         from archcast.zoo import get_family
 
@@ -103,9 +105,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
             raise InvalidInputError("profile --family needs --count N (samples per family)")
         _positive("--count", args.count)
         families = [get_family(name) for name in args.family]  # validate every name before starting
-        samples = [f.sample(seed) for f in families for seed in range(args.start_seed, args.start_seed + args.count)]
+        # seed-major: families advance together, so a run cut short leaves balanced families
+        samples = [f.sample(seed) for seed in range(args.start_seed, args.start_seed + args.count) for f in families]
         store = Store(args.db)
-        report = profile_samples(samples, store, platform, batch_size=args.batch_size, **common)
+        report = profile_samples(samples, store, platform, batch_size=args.batch_size, remeasure=args.remeasure,
+                                 **common)
     else:
         store = Store(args.db)
         report = profile_onnx_files(args.onnx, store, platform, **common)
@@ -201,6 +205,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--min-time", type=float, default=0.5, help="seconds of timed runs at least")
     s.add_argument("--timeout", type=float, default=600.0, help="seconds per model before it is recorded failed")
     s.add_argument("--retry-failed", action="store_true", help="measure again models whose last attempt failed")
+    s.add_argument("--remeasure", action="store_true",
+                   help="measure every sample again (the old row is kept as history)")
     s.add_argument("--db", help=db_help)
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_profile)

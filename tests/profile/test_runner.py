@@ -104,3 +104,14 @@ def test_in_process_retry_duplicates_and_files(tmp_path):
 def test_bad_arguments():
     with pytest.raises(InvalidInputError, match="batch_size"):
         profile_samples([], Store("sqlite://"), default_platform(), batch_size=0)
+
+
+def test_remeasure_keeps_history(tmp_path):
+    store = Store(tmp_path / "r.db")
+    platform = default_platform()
+    samples = [ZooSample(NAME, 5, {"channels": 4, "depth": 1, "size": 8})]
+    assert profile_samples(samples, store, platform, workers=0, progress=False, measure_kw=FAST).ok == 1
+    r = profile_samples(samples, store, platform, workers=0, progress=False, measure_kw=FAST, remeasure=True)
+    assert (r.skipped, r.ok, r.duplicates) == (0, 1, 0)
+    ok = [x for x in rows(store) if x.status == "ok"]
+    assert len(ok) == 2 and [x.is_current for x in ok].count(True) == 1

@@ -299,7 +299,7 @@ class _Writer:
 
 def _run(tasks: list[_Task], skipped: int, store: "Store", platform: Platform, batch_size: int | None,
          workers: int, progress: bool, retry_failed: bool, timeout_s: float, measure_kw: dict[str, Any],
-         modules: list[str]) -> ProfileReport:
+         modules: list[str], remeasure: bool = False) -> ProfileReport:
     if workers < 0:
         raise InvalidInputError(f"workers must be >= 0 (0 = in this process); got {workers}")
     if timeout_s <= 0:
@@ -321,6 +321,8 @@ def _run(tasks: list[_Task], skipped: int, store: "Store", platform: Platform, b
     writer = _Writer(store, platform, {t.index: t for t in tasks}, report, bar)
     db_url = None if store.path is None and store.url.get_backend_name() == "sqlite" else \
         store.url.render_as_string(hide_password=False)
+    if remeasure:
+        db_url = None  # workers skip their "already measured" check: every task is measured again
     try:
         if workers == 0:
             runner = _TaskRunner(platform, batch_size, db_url, not retry_failed, measure_kw)
@@ -419,18 +421,22 @@ def profile_samples(
     timeout_s: float = 600.0,
     measure_kw: dict[str, Any] | None = None,
     worker_modules: Sequence[str] = (),
+    remeasure: bool = False,
 ) -> ProfileReport:
     """Export, read and measure zoo ``samples`` on ``platform``; write each result to ``store``.
 
     Samples with a current row on (platform, ``batch_size``) are skipped (failed ones too, unless
     ``retry_failed``). ``measure_kw`` goes to the backend (e.g. ``min_runs``, ``min_time_s``,
     ``profile_nodes``). ``worker_modules`` are imported by each worker before its first task (the
-    modules of families registered outside archcast are found automatically).
+    modules of families registered outside archcast are found automatically). ``remeasure``
+    measures every sample again even when it has a row: the new row becomes current and the old
+    one stays as history.
     """
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1; got {batch_size}")
     samples = list(samples)
-    done = store.measured_samples(platform.platform_id, batch_size, include_failed=not retry_failed)
+    done = set() if remeasure else store.measured_samples(platform.platform_id, batch_size,
+                                                          include_failed=not retry_failed)
     tasks, seen = [], set()
     for s in samples:
         ident = (s.family, int(s.seed), str(s.generator_version), s.config_json())
@@ -440,7 +446,7 @@ def profile_samples(
         tasks.append(_Task(len(tasks), sample=s))
     modules = list(worker_modules) + [m for m in _family_modules(samples) if m not in worker_modules]
     return _run(tasks, len(samples) - len(tasks), store, platform, batch_size, workers, progress, retry_failed,
-                timeout_s, dict(measure_kw or {}), modules)
+                timeout_s, dict(measure_kw or {}), modules, remeasure)
 
 
 def profile_onnx_files(

@@ -451,6 +451,20 @@ class Store:
         with self._tx("checking a measurement", write=False) as s:
             return s.execute(q.limit(1)).first() is not None
 
+    def current_measurement(self, fingerprint: str, platform_id: str, batch_size: int, *,
+                            status: str | None = "ok") -> MeasurementRecord | None:
+        """The current row of (graph, platform, batch), or None (only ``ok`` rows unless ``status=None``)."""
+        q = (select(MeasurementRow, GraphRow, PlatformRow.name)
+             .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
+             .join(PlatformRow, MeasurementRow.platform_id == PlatformRow.platform_id)
+             .where(MeasurementRow.graph_fingerprint == fingerprint, MeasurementRow.platform_id == platform_id,
+                    MeasurementRow.batch_size == int(batch_size), MeasurementRow.is_current.is_(True)))
+        if status is not None:
+            q = q.where(MeasurementRow.status == status)
+        with self._tx("reading a measurement", write=False) as s:
+            row = s.execute(q.limit(1)).first()
+            return _record_of(*row) if row is not None else None
+
     def measured_samples(self, platform_id: str, batch_size: int, *, include_failed: bool = True) -> set[tuple[str, int, str, str]]:
         """``(family, seed, generator_version, config_json)`` of zoo samples with a current row on
         (platform, batch), aliases included: what a resumed profiling run skips without exporting."""

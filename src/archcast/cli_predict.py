@@ -1,0 +1,66 @@
+"""``archcast predict MODEL``: a network's latency on a platform, with interval and breakdown.
+
+``register(subparsers)`` adds the command to the main parser. The import path stays light (the
+whole command takes about as long as importing torch): no onnxruntime, LightGBM or
+torch-geometric; matplotlib only with ``--plot``; SQLAlchemy only when a store exists. User
+errors raise :class:`~archcast.errors.ArchcastError` subclasses (the main CLI prints one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from archcast.errors import InvalidInputError
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from archcast.cli import parse_input_shapes
+    from archcast.frontends import load_graph
+    from archcast.latency.platforms import resolve_predictor_dir
+    from archcast.latency.service import DEFAULT_STORE, format_prediction, plot_breakdown, predict_graph
+
+    if args.top < 1:
+        raise InvalidInputError(f"--top must be >= 1; got {args.top}")
+    directory = resolve_predictor_dir(args.platform, args.predictor)  # a missing predictor fails before any work
+    graph = load_graph(args.model, input_shapes=parse_input_shapes(args.input_shape))
+    store = None if args.no_store else (args.db or DEFAULT_STORE)
+    pred = predict_graph(graph, directory, platform=args.platform, store=store)
+    pred.graph["source"] = args.model
+    plot = str(plot_breakdown(pred, args.plot, top=max(args.top, 15))) if args.plot else None
+    if args.format == "json":
+        out = pred.to_dict()
+        if plot:
+            out["plot"] = plot
+        print(json.dumps(out, indent=2))
+    else:
+        print(format_prediction(pred, top=args.top))
+        if plot:
+            print(f"wrote {plot}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``predict`` to the main parser's ``subparsers``."""
+    s = subparsers.add_parser(
+        "predict", help="predict a network's latency on a platform (interval, per-operator breakdown)",
+        description="Predict the latency of an ONNX model with the platform's latency predictor; when the "
+                    "measurement store holds this very graph on that platform, show the measured number too.")
+    s.add_argument("model", help="an .onnx file (or a graph .json)")
+    s.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix a dynamic input's shape (repeatable)")
+    s.add_argument("--platform", help="platform name (default: ort-cpu-1t; archcast lists those with a predictor "
+                                      "when the name has none)")
+    s.add_argument("--predictor", metavar="DIR", help="latency checkpoint directory (default: the platform's)")
+    s.add_argument("--top", type=int, default=10, help="operators and op types to list (default 10)")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.add_argument("--plot", metavar="PNG", help="write a bar chart of the slowest operators")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--db", help="measurement store to look the graph up in (default: $ARCHCAST_DB, else the "
+                                "per-user store, skipped when absent)")
+    g.add_argument("--no-store", action="store_true", help="do not look the graph up in a measurement store")
+    s.set_defaults(func=cmd_predict)
+
+
+__all__ = ["register"]

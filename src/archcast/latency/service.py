@@ -1,0 +1,458 @@
+"""One network's latency on one platform: the number, its interval, where the time goes.
+
+:func:`predict` (also ``archcast.predict``) reads a model (an ``.onnx`` path, ONNX bytes, a
+:class:`~archcast.graph.NetGraph`, or a ``torch.nn.Module`` with an example input), loads the
+platform's :class:`~archcast.latency.predictors.ArchcastLatency` checkpoint and returns a
+:class:`LatencyPrediction`: the ensemble mean, an interval, per-operator milliseconds that sum to
+the total, warnings when the graph is unlike the training data, and, when a measurement store
+holds a current measurement of this very graph (fingerprint) on the predictor's platform and
+batch size, the measured number beside the prediction (query-or-predict).
+
+What the checkpoint's ``config.json`` supplies (a missing key falls back as noted):
+
+``platform``    Platform fields (``name``, ``platform_id``, ...). Missing: the requested
+                platform name, no store lookup.
+``interval``    ``{"level", "k", "floor"}``: ``point * exp(±h)``, ``h = sqrt((k*sigma)**2 +
+                floor**2)``, ``sigma`` the standard deviation (ddof 0) over ensemble members of
+                ``log(member ms)`` (:func:`interval_half_width`). Missing: level 0.9, k 1.645,
+                floor 0.
+``ood``         ``{"threshold"}`` with the tensor ``x.reference`` ``[K, D]`` (training-graph
+                embeddings): the graph's nearest-reference Euclidean distance above the threshold
+                is a warning. Missing: no check.
+``train_ops``   op types seen in training; others are a warning. Missing: no check.
+
+Nothing here imports torch, onnx or SQLAlchemy at import time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from archcast.errors import ArchcastError, CheckpointError, InvalidInputError, NotFittedError
+from archcast.graph.ir import NetGraph
+from archcast.latency import platforms as P
+
+DEFAULT_LEVEL = 0.9
+DEFAULT_K = 1.645  # two-sided 90 % of a normal in log space
+DEFAULT_FLOOR = 0.0
+DEFAULT_STORE = "default"  # store= value: $ARCHCAST_DB or the per-user database, skipped if absent
+_CACHE_SIZE = 4
+
+
+@dataclass
+class LatencyPrediction:
+    """A latency prediction for one graph on one platform (milliseconds throughout).
+
+    ``operators`` lists every node in token order as ``{"index", "name", "op_type", "ms",
+    "share"}`` (``index`` into ``graph.nodes``; ``ms`` the ensemble mean, summing to
+    ``latency_ms``). ``measured`` is None or ``{"latency_ms" (median), "min_ms", "measured_at",
+    "n_runs"}`` from the store. ``unknown_share`` is the share of nodes whose op type is outside
+    the tokenizer vocabulary. ``ood_distance`` is the graph's distance to the nearest training
+    embedding (None without reference embeddings).
+    """
+
+    latency_ms: float
+    low_ms: float
+    high_ms: float
+    level: float
+    members_ms: list[float]
+    platform: str
+    platform_id: str | None
+    operators: list[dict[str, Any]]
+    by_op_type: dict[str, float]
+    unknown_ops: dict[str, int]
+    unknown_share: float
+    warnings: list[str]
+    measured: dict[str, Any] | None
+    graph: dict[str, Any]
+    predict_s: float
+    ood_distance: float | None = None
+    ood_threshold: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able copy (plain floats, ints, strings, lists and dicts)."""
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------ interval
+def interval_half_width(members_ms: Sequence[float] | np.ndarray, k: float = DEFAULT_K,
+                        floor: float = DEFAULT_FLOOR) -> float:
+    """``h`` (log space) of the interval ``point * exp(±h)``: ``sqrt((k*sigma)**2 + floor**2)``
+    with ``sigma = std(log(members_ms))`` over members (ddof 0; 0 for a single member)."""
+    logs = np.log(np.asarray(members_ms, dtype=np.float64))
+    sigma = float(logs.std()) if logs.size > 1 else 0.0
+    return math.hypot(k * sigma, floor)
+
+
+def _interval_config(cfg: Mapping[str, Any], where: str) -> tuple[float, float, float]:
+    iv = cfg.get("interval") or {}
+    level, k, floor = (float(iv.get("level", DEFAULT_LEVEL)), float(iv.get("k", DEFAULT_K)),
+                       float(iv.get("floor", DEFAULT_FLOOR)))
+    if not (0.0 < level < 1.0 and k >= 0.0 and floor >= 0.0):
+        raise CheckpointError(f"checkpoint {where}: interval needs 0 < level < 1, k >= 0, floor >= 0; "
+                              f"got level={level}, k={k}, floor={floor}")
+    return level, k, floor
+
+
+# ------------------------------------------------------------------------------ predictors
+_loaded: dict[tuple[str, int], Any] = {}  # (directory, config.json mtime) -> predictor; filled on use
+
+
+def load_predictor(platform: str | None = None, path: str | Path | None = None):
+    """The latency predictor of ``platform`` (default ort-cpu-1t) or of the checkpoint ``path``.
+
+    Loaded checkpoints are kept (a few, keyed by directory and config.json mtime), so repeated
+    :func:`predict` calls do not reload the weights.
+
+    Raises:
+        InvalidInputError: no predictor for that platform (lists the platforms that have one).
+        CheckpointError: the checkpoint is unreadable or was made for another tokenizer/version.
+    """
+    from archcast.latency.predictors import ArchcastLatency
+
+    d = P.resolve_predictor_dir(platform, path).resolve()
+    key = (str(d), (d / "config.json").stat().st_mtime_ns)
+    pred = _loaded.get(key)
+    if pred is None:
+        try:
+            pred = ArchcastLatency.load(d)
+        except ArchcastError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # malformed config or weights
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise CheckpointError(f"checkpoint {str(d)!r} cannot be loaded: {type(e).__name__}: {first}") from None
+        pred.checkpoint_dir_ = str(d)
+        if len(_loaded) >= _CACHE_SIZE:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = pred
+    return pred
+
+
+def _resolve(predictor: Any, platform: str | None) -> tuple[Any, str | None]:
+    """``(predictor object, fallback platform name)`` for a predictor, a directory, or None."""
+    if predictor is None:
+        return load_predictor(platform), platform or P.DEFAULT_PLATFORM
+    if isinstance(predictor, (str, Path)):
+        name = Path(predictor).name
+        fallback = name[len(P.PREFIX):] if name.startswith(P.PREFIX) else None
+        return load_predictor(path=predictor), platform or fallback
+    if not (hasattr(predictor, "breakdown") and hasattr(predictor, "tokenizer")):
+        raise InvalidInputError(f"predictor must be an ArchcastLatency, a checkpoint directory or None; "
+                                f"got {type(predictor).__name__}")
+    return predictor, platform
+
+
+def _platform_of(cfg: Mapping[str, Any], requested: str | None, fallback: str | None) -> tuple[str, str | None]:
+    """``(platform name, platform id or None)``; refuses a predictor trained for another platform."""
+    p = cfg.get("platform") or {}
+    name = p.get("name")
+    if requested is not None and name is not None and name != requested:
+        raise InvalidInputError(f"the predictor was trained for platform {name!r}, not {requested!r}; "
+                                f"drop --platform or pick the predictor of {requested!r}")
+    pid = p.get("platform_id")
+    if pid is None and name:
+        from archcast.profile.platform import Platform
+
+        try:
+            pid = Platform.from_dict(p).platform_id
+        except ArchcastError:
+            pid = None
+    return name or fallback or "unknown", pid
+
+
+# ------------------------------------------------------------------------------ store
+def _default_store_location() -> str:
+    # the rule of archcast.store.default_url, without importing SQLAlchemy (a parity test checks)
+    env = os.environ.get("ARCHCAST_DB")
+    if env:
+        return env
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir("archcast")) / "archcast.db")
+
+
+def _sqlite_file(location: str) -> Path | None:
+    """The SQLite file a location names (None: not SQLite or in memory)."""
+    if "://" not in location:
+        return Path(location).expanduser()
+    if not location.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    db = make_url(location).database
+    return Path(db).expanduser() if db and db != ":memory:" else None
+
+
+def _open_store(store: Any) -> tuple[Any, bool]:
+    """``(Store or None, whether we opened it)``. Never creates a database file: an absent
+    default store is skipped; an absent explicit one is an error."""
+    if store is None or store is False:
+        return None, False
+    if not isinstance(store, (str, Path)):
+        return store, False  # a Store
+    default = isinstance(store, str) and store == DEFAULT_STORE
+    location = _default_store_location() if default else str(store)
+    f = _sqlite_file(location)
+    if f is not None and not f.is_file():
+        if default:
+            return None, False
+        raise InvalidInputError(f"database {location!r} does not exist (give an existing store with --db, "
+                                "or --no-store)")
+    from archcast.store import Store
+
+    return Store(location, create=False), True
+
+
+def _measured(store: Any, fingerprint: str, platform_id: str | None, batch_size: int,
+              warnings: list[str]) -> dict[str, Any] | None:
+    if store is None or platform_id is None:
+        return None
+    st, owned = None, False
+    try:
+        st, owned = _open_store(store)
+        if st is None:
+            return None
+        rec = st.current_measurement(fingerprint, platform_id, batch_size)
+    except ArchcastError as e:  # a StoreError: the default store may be unreadable; a prediction still helps
+        if not (isinstance(store, str) and store == DEFAULT_STORE) or isinstance(e, InvalidInputError):
+            raise
+        warnings.append(f"measurement store not read: {e}")
+        return None
+    finally:
+        if owned and st is not None:
+            st.close()
+    if rec is None or rec.latency_ms_median is None:
+        return None
+    return {"latency_ms": float(rec.latency_ms_median),
+            "min_ms": None if rec.latency_ms_min is None else float(rec.latency_ms_min),
+            "measured_at": rec.measured_at.isoformat(), "n_runs": rec.n_runs}
+
+
+# ------------------------------------------------------------------------------ prediction
+def _checks(pred: Any, cfg: Mapping[str, Any], graph: NetGraph,
+            where: str) -> tuple[float | None, float | None, list[str]]:
+    """OOD distance/threshold and the warnings for ops never seen in training."""
+    out: list[str] = []
+    dist = thr = None
+    ood = cfg.get("ood") or {}
+    ref = (getattr(pred, "extra_tensors_", None) or {}).get("x.reference")
+    if ood.get("threshold") is not None and ref is not None:
+        thr = float(ood["threshold"])
+        ref = np.asarray(ref.detach().cpu().numpy() if hasattr(ref, "detach") else ref, dtype=np.float64)
+        emb = np.asarray(pred.embeddings([graph])[0], dtype=np.float64)
+        if ref.ndim != 2 or ref.shape[1] != emb.shape[0] or ref.shape[0] == 0:
+            raise CheckpointError(f"checkpoint {where}: x.reference has shape {tuple(ref.shape)}; expected "
+                                  f"[K >= 1, {emb.shape[0]}] (the predictor's embedding size)")
+        dist = float(np.sqrt(((ref - emb) ** 2).sum(1)).min())
+        if dist > thr:
+            out.append(f"far from the training data: embedding distance {dist:.3g} to the nearest training "
+                       f"graph exceeds the threshold {thr:.3g}; the prediction and its interval may be off")
+    train_ops = cfg.get("train_ops")
+    if train_ops is not None:
+        seen = set(train_ops)
+        new = {op: k for op, k in graph.op_counts().items() if op not in seen}
+        if new:
+            listed = ", ".join(f"{op} x{k}" for op, k in new.items())
+            out.append(f"op types never seen in training: {listed}")
+    return dist, thr, out
+
+
+def predict_graph(graph: NetGraph, predictor: Any = None, *, platform: str | None = None,
+                  store: Any = None) -> LatencyPrediction:
+    """Predict ``graph``'s latency (see the module docstring).
+
+    Args:
+        graph: a ``kind="network"`` graph.
+        predictor: an :class:`ArchcastLatency`, a checkpoint directory, or None (the predictor of
+            ``platform``).
+        platform: platform name (default ort-cpu-1t); with an explicit predictor it must match
+            the checkpoint's platform.
+        store: None (no lookup), ``"default"`` ($ARCHCAST_DB or the per-user store; skipped when
+            absent or unreadable), a Store, or a database path/URL (must exist).
+    """
+    from archcast.latency import features as F_
+
+    pred, fallback = _resolve(predictor, platform)
+    if not pred.is_fitted():
+        raise NotFittedError("the latency predictor is not fitted: fit() it or load a checkpoint")
+    cfg = getattr(pred, "checkpoint_config_", None) or {}
+    where = repr(getattr(pred, "checkpoint_dir_", "(in memory)"))
+    pname, pid = _platform_of(cfg, platform, fallback)
+    level, k, floor = _interval_config(cfg, where)
+
+    t0 = time.perf_counter()
+    tok = F_.tokens([graph], pred.tokenizer)[0]
+    order, rows = pred.breakdown(graph)  # [members, n_nodes] ms
+    dist, thr, check_warnings = _checks(pred, cfg, graph, where)
+    predict_s = time.perf_counter() - t0
+
+    rows = np.asarray(rows, dtype=np.float64)
+    members = rows.sum(axis=1)
+    op_ms = rows.mean(axis=0)
+    point = float(members.mean())
+    h = interval_half_width(members, k, floor)
+    operators = [{"index": int(i), "name": graph.nodes[i].name, "op_type": graph.nodes[i].op_type,
+                  "ms": float(m), "share": float(m / point) if point > 0 else 0.0}
+                 for i, m in zip(order, op_ms)]
+    by_op: dict[str, float] = {}
+    for o in operators:
+        by_op[o["op_type"]] = by_op.get(o["op_type"], 0.0) + o["ms"]
+
+    n = len(graph.nodes)
+    unknown = {str(op): int(c) for op, c in sorted(tok.unknown_ops.items(), key=lambda kv: -kv[1])}
+    n_unknown = sum(unknown.values())
+    warnings: list[str] = []
+    if unknown:
+        listed = ", ".join(f"{op} x{c}" for op, c in unknown.items())
+        warnings.append(f"{n_unknown} of {n} nodes ({100 * n_unknown / n:.1f} %) have op types outside the "
+                        f"{pred.tokenizer} vocabulary ({listed}); their latency is a guess from shapes and costs")
+    warnings += check_warnings
+
+    fp = graph.fingerprint()
+    batch = int(graph.meta.get("batch_size", 1) or 1)
+    measured = _measured(store, fp, pid, batch, warnings)
+    return LatencyPrediction(
+        latency_ms=point, low_ms=point * math.exp(-h), high_ms=point * math.exp(h), level=level,
+        members_ms=[float(m) for m in members], platform=pname, platform_id=pid, operators=operators,
+        by_op_type=dict(sorted(by_op.items(), key=lambda kv: -kv[1])), unknown_ops=unknown,
+        unknown_share=n_unknown / n if n else 0.0, warnings=warnings, measured=measured,
+        graph={"name": graph.name, "n_nodes": n, "flops": int(graph.flops), "params": int(graph.params),
+               "batch_size": batch, "fingerprint": fp},
+        predict_s=predict_s, ood_distance=dist, ood_threshold=thr)
+
+
+def predict_graphs(graphs: Sequence[NetGraph], predictor: Any = None, *, platform: str | None = None) -> np.ndarray:
+    """Ensemble-mean latency ``[len(graphs)]`` ms of many graphs in batches (no breakdown, no checks)."""
+    pred, _ = _resolve(predictor, platform)
+    return np.asarray(pred.predict(list(graphs)), dtype=np.float64)
+
+
+def _is_module(obj: Any) -> bool:
+    nn = sys.modules.get("torch.nn")
+    return nn is not None and isinstance(obj, nn.Module)
+
+
+def predict(model: Any, example_input: Any = None, *, platform: str | None = None,
+            input_shapes: Mapping[str, Sequence[int]] | None = None, predictor: Any = None,
+            db: Any = None) -> LatencyPrediction:
+    """Predict the latency of ``model`` on ``platform`` (default ort-cpu-1t).
+
+    Args:
+        model: a path to an ``.onnx`` (or graph ``.json``) file, ONNX bytes, a NetGraph, or a
+            ``torch.nn.Module`` (exported to ONNX with ``example_input``).
+        example_input: a tensor or tuple of tensors (torch modules only).
+        input_shapes: ``{input name: shape}`` for ONNX inputs with dynamic dimensions.
+        predictor: an ArchcastLatency or a checkpoint directory (default: the platform's).
+        db: measurement store to look the graph up in: None (none), ``"default"``, a Store, or a
+            database path/URL; a current measurement appears as ``measured``.
+
+    >>> archcast.predict("resnet18.onnx").latency_ms            # doctest: +SKIP
+    """
+    from archcast.frontends import load_graph
+
+    if _is_module(model):
+        if example_input is None:
+            raise InvalidInputError("a torch.nn.Module needs example_input (a tensor or a tuple of tensors)")
+        if input_shapes is not None:
+            raise InvalidInputError("input_shapes applies to ONNX models; a torch module takes its shapes "
+                                    "from example_input")
+        graph = load_graph(model, example_input=example_input)
+    else:
+        if example_input is not None:
+            raise InvalidInputError(f"example_input applies to torch.nn.Module models only; got a "
+                                    f"{type(model).__name__}")
+        if isinstance(model, NetGraph) and input_shapes is not None:
+            raise InvalidInputError("input_shapes applies to ONNX models; a NetGraph has fixed shapes")
+        graph = load_graph(model, input_shapes=input_shapes)
+    out = predict_graph(graph, predictor, platform=platform, store=db)
+    if isinstance(model, (str, Path)):
+        out.graph["source"] = str(model)
+    return out
+
+
+# ------------------------------------------------------------------------------ reports
+def _ms(x: float) -> str:
+    """Milliseconds with about three significant digits."""
+    a = abs(x)
+    return f"{x:.0f}" if a >= 100 else f"{x:.1f}" if a >= 10 else f"{x:.2f}" if a >= 1 else f"{x:.3f}"
+
+
+def _title(pred: LatencyPrediction) -> str:
+    src = pred.graph.get("source")
+    name = Path(src).name if src else (pred.graph.get("name") or "(unnamed graph)")
+    return name
+
+
+def format_prediction(pred: LatencyPrediction, top: int = 10) -> str:
+    """A readable text block: headline with interval, measured value, top operators and op types,
+    unknown ops, warnings."""
+    n_m = len(pred.members_ms)
+    lines = [f"{_title(pred)} on {pred.platform}: {_ms(pred.latency_ms)} ms "
+             f"({100 * pred.level:.0f}% interval {_ms(pred.low_ms)}–{_ms(pred.high_ms)} ms, "
+             f"{n_m}-member ensemble)"]
+    m = pred.measured
+    if m:
+        runs = f"median of {m['n_runs']} runs" if m.get("n_runs") else "median"
+        lines.append(f"measured in store: {_ms(m['latency_ms'])} ms ({runs}, {str(m['measured_at'])[:10]})")
+    g = pred.graph
+    lines.append(f"graph: {g['n_nodes']} nodes, {g['flops'] / 1e9:.3g} GFLOPs, {g['params'] / 1e6:.3g} M params, "
+                 f"batch {g['batch_size']}, fingerprint {g['fingerprint']}")
+    ops = sorted(pred.operators, key=lambda o: -o["ms"])[:max(0, top)]
+    if ops:
+        w_name = min(48, max(len("operator"), *(len(o["name"] or "-") for o in ops)))
+        w_op = max(len("op type"), *(len(o["op_type"]) for o in ops))
+        lines += ["", f"top {len(ops)} of {len(pred.operators)} operators",
+                  f"  {'operator':<{w_name}}  {'op type':<{w_op}}  {'ms':>9}  {'share':>6}"]
+        for o in ops:
+            nm = o["name"] or "-"
+            nm = nm if len(nm) <= w_name else "…" + nm[-(w_name - 1):]
+            lines.append(f"  {nm:<{w_name}}  {o['op_type']:<{w_op}}  {o['ms']:>9.4f}  {100 * o['share']:>5.1f}%")
+        types = list(pred.by_op_type.items())[:max(0, top)]
+        total = pred.latency_ms or 1.0
+        lines += ["", "by op type: " + ", ".join(f"{op} {_ms(ms)} ms ({100 * ms / total:.0f}%)" for op, ms in types)]
+    if pred.unknown_ops:
+        listed = ", ".join(f"{op} x{c}" for op, c in pred.unknown_ops.items())
+        lines.append(f"unknown ops: {100 * pred.unknown_share:.1f} % of nodes ({listed})")
+    else:
+        lines.append("unknown ops: none")
+    if pred.warnings:
+        lines += ["", "warnings:"] + [f"  - {w}" for w in pred.warnings]
+    lines.append(f"predicted in {pred.predict_s:.3f} s")
+    return "\n".join(lines)
+
+
+def plot_breakdown(pred: LatencyPrediction, path: str | Path, top: int = 15) -> Path:
+    """Horizontal bars of the ``top`` slowest operators (ms) to a PNG; the title gives the total
+    and the interval. Uses a private Figure (no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ops = sorted(pred.operators, key=lambda o: -o["ms"])[:max(1, top)][::-1]  # slowest on top
+    labels = [f"{(o['name'] or '-')[-40:]} ({o['op_type']})" for o in ops]
+    fig = Figure(figsize=(8.0, 1.4 + 0.32 * len(ops)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh(range(len(ops)), [o["ms"] for o in ops], color="#4c72b0")
+    ax.set_yticks(range(len(ops)), labels, fontsize=8)
+    ax.set_xlabel("predicted latency (ms)")
+    ax.set_title(f"{_title(pred)} on {pred.platform}: {_ms(pred.latency_ms)} ms "
+                 f"({100 * pred.level:.0f}% interval {_ms(pred.low_ms)}–{_ms(pred.high_ms)} ms)\n"
+                 f"top {len(ops)} of {len(pred.operators)} operators", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=110)
+    return out
+
+
+__all__ = ["DEFAULT_STORE", "LatencyPrediction", "format_prediction", "interval_half_width", "load_predictor",
+           "plot_breakdown", "predict", "predict_graph", "predict_graphs"]

@@ -1,0 +1,134 @@
+"""Latency predictors: every registered one trains on tiny data; the archcast model's maths
+(per-graph logsumexp, packing, per-operator breakdown) and its checkpoint round trip / refusal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from archcast.errors import CheckpointError, InvalidInputError
+from archcast.frontends.onnx import load_onnx
+from archcast.latency import features as F_
+from archcast.latency.model import graph_logsumexp
+from archcast.latency.predictors import LATENCY_PREDICTORS, ArchcastLatency, get_latency_predictor
+from archcast.zoo import export_sample, get_family
+
+torch.set_num_threads(1)
+SAMPLES = [("gcn", s) for s in range(4)] + [("graphsage", s) for s in range(4)] + [("nb201", s) for s in range(4)]
+TINY = {
+    "archcast": dict(width=16, n_blocks=1, head_hidden=16, epochs=3, ensemble=2),
+    "nnlp": dict(hidden=16, epochs=3),
+    "narformer-v2": dict(width=16, fc_hidden=16, epochs=2),
+    "gbdt": dict(n_estimators=20, min_child_samples=2),
+    "flops-linear": {},
+    "flops-mem-linear": {},
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    graphs = [load_onnx(export_sample(get_family(f).sample(s)), name=f"{f}-{s}") for f, s in SAMPLES]
+    # a synthetic, additive "latency": per-node cost + FLOPs term
+    y = np.array([0.02 * len(g.nodes) + g.flops / 5e7 + 0.05 for g in graphs])
+    return graphs, y
+
+
+def test_every_registered_predictor_trains_and_predicts(data):
+    graphs, y = data
+    assert set(LATENCY_PREDICTORS.names()) == set(TINY)
+    for name, hp in TINY.items():
+        p = get_latency_predictor(name, seed=0, **hp).fit(graphs[:9], y[:9], graphs[9:], y[9:])
+        out = p.predict(graphs)
+        assert out.shape == (len(graphs),) and np.all(np.isfinite(out)) and np.all(out > 0), name
+
+
+def test_linear_baselines_recover_exact_relations(data):
+    graphs, _ = data
+    f = np.array([g.flops for g in graphs], dtype=float)
+    m = np.array([g.memory_bytes for g in graphs], dtype=float)
+    y = 0.1 + 2.0 * f / 1e9 + 0.5 * m / 1e6
+    p = get_latency_predictor("flops-mem-linear").fit(graphs, y, graphs[:2], y[:2])
+    np.testing.assert_allclose(p.predict(graphs), y, rtol=1e-6)
+    y2 = 3.0 * (1 + f) ** 0.7
+    p = get_latency_predictor("flops-linear").fit(graphs, y2, graphs[:2], y2[:2])
+    np.testing.assert_allclose(p.predict(graphs), y2, rtol=1e-6)
+
+
+def test_bad_input(data):
+    graphs, y = data
+    with pytest.raises(InvalidInputError, match="unknown hyper-parameter"):
+        get_latency_predictor("archcast", widht=3)
+    with pytest.raises(InvalidInputError, match="positive"):
+        get_latency_predictor("flops-linear").fit(graphs[:3], np.array([1.0, 0.0, 2.0]), graphs[:2], y[:2])
+    from archcast.frontends.cells import nb201_graph
+
+    cell = nb201_graph("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|")
+    with pytest.raises(InvalidInputError, match="whole-network"):
+        get_latency_predictor("gbdt").fit([cell, cell], np.ones(2), [cell, cell], np.ones(2))
+
+
+def test_graph_logsumexp_matches_torch():
+    s = torch.randn(10, dtype=torch.float64) * 5
+    gi = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 3, 3])
+    got = graph_logsumexp(s, gi, 4)
+    want = torch.stack([torch.logsumexp(s[gi == k], 0) for k in range(4)])
+    torch.testing.assert_close(got, want)
+
+
+def test_size_batches_cover_every_index_once():
+    sizes = np.random.default_rng(0).integers(1, 300, 500)
+    for by_size in (True, False):
+        batches = F_.size_batches(sizes, 2000, np.random.default_rng(1), max_graphs=32, by_size=by_size)
+        allidx = np.concatenate(batches)
+        assert sorted(allidx.tolist()) == list(range(500))
+        assert all(len(b) <= 32 and (sizes[b].sum() <= 2000 or len(b) == 1) for b in batches)
+
+
+def test_edges_are_forward_in_token_order(data):
+    graphs, _ = data
+    for g in graphs:
+        e = F_.directed_edges(g)
+        assert np.all(e[:, 0] < e[:, 1])
+        assert len(e) == len(set(map(tuple, np.asarray(g.edges).tolist())))
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    graphs, y = data
+    return ArchcastLatency(**TINY["archcast"]).fit(graphs[:9], y[:9], graphs[9:], y[9:])
+
+
+def test_packed_batch_equals_one_at_a_time(data, fitted):
+    graphs, _ = data
+    together = fitted.predict_members(graphs)
+    alone = np.concatenate([fitted.predict_members([g]) for g in graphs], axis=1)
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
+
+
+def test_breakdown_sums_to_the_prediction(data, fitted):
+    graphs, _ = data
+    members = fitted.predict_members(graphs)
+    for k, g in enumerate(graphs):
+        order, rows = fitted.breakdown(g)
+        assert sorted(order) == list(range(len(g.nodes))) and rows.shape == (2, len(g.nodes))
+        assert np.all(rows > 0)
+        np.testing.assert_allclose(rows.sum(1), members[:, k], rtol=1e-5)
+
+
+def test_checkpoint_round_trip_and_refusal(data, fitted, tmp_path):
+    graphs, _ = data
+    d = fitted.save(tmp_path / "ck", extra={"platform": {"name": "x"}},
+                    extra_tensors={"x.reference": torch.zeros(2, 3)})
+    back = ArchcastLatency.load(d)
+    np.testing.assert_allclose(back.predict(graphs), fitted.predict(graphs), rtol=1e-6)
+    assert back.checkpoint_config_["platform"] == {"name": "x"} and back.extra_tensors_["x.reference"].shape == (2, 3)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["tokenizer_version"] = "0"
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="tokenizer_version='0'.*tokenizer_version='1'"):
+        ArchcastLatency.load(d)
+    with pytest.raises(InvalidInputError, match="must start with 'x.'"):
+        fitted.save(tmp_path / "bad", extra_tensors={"reference": torch.zeros(1)})
