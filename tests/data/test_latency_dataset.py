@@ -251,3 +251,22 @@ def test_cli_export_verify_and_one_line_errors(exported, tmp_path, capsys):
     assert cli_main(["dataset", "export", "--db", db, "--platform", "x", "--out", str(out), "--min-runs", "3"]) == 2
     assert "give both --min-runs and --min-time" in capsys.readouterr().err
     assert cli_main(["dataset"]) == 2
+
+
+def test_train_platform_predictor_and_calibration(exported, tmp_path):
+    """The shipped-predictor recipe on a tiny data set: platform, OOD reference, train ops, k from a bench."""
+    from archcast.latency.predictors import ArchcastLatency
+    from archcast.latency.train import calibrate_checkpoint, train_platform_predictor
+
+    info = train_platform_predictor(exported, tmp_path / "p", progress=False, val_frac=0.5,
+                                    width=8, n_blocks=1, head_hidden=8, epochs=1, ensemble=2)
+    assert info["platform"]["name"] == default_platform().name and info["interval"]["k"] == pytest.approx(1.645)
+    back = ArchcastLatency.load(tmp_path / "p")
+    assert back.extra_tensors_["x.reference"].shape[1] == 16 and "Conv" in back.checkpoint_config_["train_ops"]
+    bench = tmp_path / "b.json"
+    bench.write_text(json.dumps({"protocols": {"lofo": {"archcast": {"interval": {"k_all": [2.0, 3.0], "ensemble": "x"}}}}}))
+    assert calibrate_checkpoint(tmp_path / "p", bench) == pytest.approx(2.5)
+    assert ArchcastLatency.load(tmp_path / "p").checkpoint_config_["interval"]["k"] == pytest.approx(2.5)
+    bench.write_text("{}")
+    with pytest.raises(InvalidInputError, match="not a latency benchmark"):
+        calibrate_checkpoint(tmp_path / "p", bench)

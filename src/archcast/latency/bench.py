@@ -272,7 +272,8 @@ def aggregate(cfg: LatencyBenchConfig, results: list[dict[str, Any]], d: dict[st
                     m = fam[idx] == f
                     fams[f] = _metrics(y[idx][m], pred[m])
                 avg = {k: float(np.mean([v[k] for v in fams.values()])) for k in ("mape", "acc5", "acc10")}
-                avg["kendall_tau"] = float(np.nanmean([v["kendall_tau"] for v in fams.values()]))
+                taus = [v["kendall_tau"] for v in fams.values() if np.isfinite(v["kendall_tau"])]
+                avg["kendall_tau"] = float(np.mean(taus)) if taus else float("nan")
                 avg["worst_mape"] = float(max(v["mape"] for v in fams.values()))
                 pooled = _metrics(y[idx], pred)
                 per_seed.append({"seed": seed, "families": fams, "average": avg, "pooled": pooled,
@@ -349,7 +350,8 @@ def interval_coverage(runs: list[dict[str, Any]], y: np.ndarray, fam: np.ndarray
             fams[f] = _metrics(y[te], by_f[f][2])
         _coverage(by_f, res)
         res["ensemble_metrics"] = {
-            "average": {k: float(np.nanmean([v[k] for v in fams.values()])) for k in ("mape", "acc5", "acc10", "kendall_tau")},
+            "average": {k: float(np.mean([v[k] for v in fams.values() if np.isfinite(v[k])] or [np.nan]))
+                        for k in ("mape", "acc5", "acc10", "kendall_tau")},
             "worst_mape": float(max(v["mape"] for v in fams.values())),
             "per_family_mape": {f: v["mape"] for f, v in fams.items()},
         }
