@@ -115,17 +115,9 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
         if args.dataset:
             raise InvalidInputError("--dataset applies to --space nasbench-graph only")
         datasets = [args.space]
-    kw: dict[str, dict[str, Any]] = {}
-    for item in args.set or []:
-        name, _, rest = item.partition(":")
-        key, eq, val = rest.partition("=")
-        if not eq:
-            raise InvalidInputError(f"--set {item!r} is not PREDICTOR:KEY=VALUE")
-        try:
-            value: Any = json.loads(val)
-        except json.JSONDecodeError:
-            value = val
-        kw.setdefault(name, {})[key] = value
+    from archcast.cli_latency import parse_set
+
+    kw = parse_set(args.set)
     # One thread per process: the stable, fast setting for these small models on 2 cores.
     import torch
 
