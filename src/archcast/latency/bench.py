@@ -107,7 +107,8 @@ def _load(dataset: str) -> dict[str, Any]:
 
         ds = load_latency_dataset(dataset)
         _DATA.clear()
-        _DATA.update(path=dataset, graphs=list(ds.graphs()), y=np.asarray(ds.latency_ms, dtype=np.float64),
+        # graphs parse on first access (LazyGraphs caches them): only job workers touch them
+        _DATA.update(path=dataset, graphs=ds.graphs(), y=np.asarray(ds.latency_ms, dtype=np.float64),
                      families=np.array([r.family for r in ds.records]), fingerprint=ds.fingerprint)
     return _DATA
 

@@ -62,6 +62,16 @@ class LatencyPredictor(Predictor):
             raise InvalidInputError("latency targets must be positive milliseconds")
         return y, val_y
 
+    def _prepare(self, graphs, y, val_graphs, val_y, tokenizer: str) -> tuple:
+        """Validated ``(graphs, y, val_graphs, val_y, training tokens)``; validation graphs are
+        tokenized too (memoised), so epochs only pack."""
+        graphs, val_graphs = list(graphs), list(val_graphs)
+        y, val_y = self._check(graphs, y, val_graphs, val_y)
+        progress = bool(self.hp.get("progress", False))
+        toks = F_.tokens(graphs, tokenizer, progress=progress)
+        F_.tokens(val_graphs, tokenizer, progress=progress)
+        return graphs, y, val_graphs, val_y, toks
+
 
 # ------------------------------------------------------------------------------ simple baselines
 @LATENCY_PREDICTORS.register("flops-linear")
@@ -254,7 +264,7 @@ class ArchcastLatency(_PackedTorchPredictor):
 
     def fit(self, graphs, y, val_graphs, val_y):
         with _threads(self.hp):
-            return self._fit(list(graphs), y, list(val_graphs), val_y)
+            return self._fit(graphs, y, val_graphs, val_y)
 
     def _new_net(self, d_in: int, g_in: int, init_log_ms: float):
         from archcast.latency.model import LatencyNet, LatencyNetConfig
@@ -268,9 +278,7 @@ class ArchcastLatency(_PackedTorchPredictor):
     def _fit(self, graphs, y, val_graphs, val_y, init_members: list | None = None):
         import torch
 
-        y, val_y = self._check(graphs, y, val_graphs, val_y)
-        toks = F_.tokens(graphs, self.tokenizer, progress=bool(self.hp["progress"]))
-        F_.tokens(val_graphs, self.tokenizer, progress=bool(self.hp["progress"]))
+        graphs, y, val_graphs, val_y, toks = self._prepare(graphs, y, val_graphs, val_y, self.tokenizer)
         sizes = np.array([t.n_nodes for t in toks])
         init = float(np.median(np.log(y) - np.log(sizes)))
         batches = self._batches(graphs)
@@ -416,10 +424,7 @@ class NNLPLatency(_PackedTorchPredictor):
 
     def fit(self, graphs, y, val_graphs, val_y):
         with _threads(self.hp):
-            graphs, val_graphs = list(graphs), list(val_graphs)
-            y, val_y = self._check(graphs, y, val_graphs, val_y)
-            toks = F_.tokens(graphs, self.tokenizer)
-            F_.tokens(val_graphs, self.tokenizer)
+            graphs, y, val_graphs, val_y, toks = self._prepare(graphs, y, val_graphs, val_y, self.tokenizer)
             import torch
 
             torch.manual_seed(self.seed)
@@ -479,10 +484,7 @@ class NARFormerV2Latency(LatencyPredictor):
         from archcast.models.narformer import NARFormerNet, NetConfig
 
         with _threads(self.hp):
-            graphs, val_graphs = list(graphs), list(val_graphs)
-            y, val_y = self._check(graphs, y, val_graphs, val_y)
-            toks = F_.tokens(graphs, self.tokenizer)
-            F_.tokens(val_graphs, self.tokenizer)
+            graphs, y, val_graphs, val_y, toks = self._prepare(graphs, y, val_graphs, val_y, self.tokenizer)
             hp = self.hp
             self.y_scale_ = float(np.mean(y))
             torch.manual_seed(self.seed)
