@@ -66,7 +66,7 @@ def test_weight_free_file_loads_like_the_full_model(tmp_path):
     path.write_bytes(_strip_by_hand(full).SerializeToString())
     assert all(not t.raw_data and not t.float_data for t in onnx.load(str(path)).graph.initializer)
     g, ref = load_onnx(path), load_onnx(full)
-    assert g.name == "nowts" and g.meta == {"source": "onnx", "batch_size": 1, "opset": 17, "producer": ""}
+    assert g.name == "nowts" and g.meta == {"source": "onnx", "batch_size": 1, "opset": 17, "producer": "", "shape_path": "onnx"}
     assert g.fingerprint() == ref.fingerprint()
     assert (g.flops, g.params, g.memory_bytes) == (ref.flops, ref.params, ref.memory_bytes)
     assert g.params == 3 * (8 * 8 * 9 + 8) + 4 * 8

@@ -27,6 +27,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import heapq
+import stat
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
@@ -36,6 +37,9 @@ from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from archcast.errors import InvalidInputError
+from archcast.frontends.external_data import ExternalData
+from archcast.frontends.folding import fold_node
+from archcast.frontends.shapes import META_KEY, fold_attrs, recover_shapes
 from archcast.graph.ir import NetGraph, Node
 from archcast.graph.ops import ABSENT, ACTIVATION, CONFIG, PARAM, OpContext, numel, op_cost, spec_for
 
@@ -47,12 +51,15 @@ _INT_TYPES = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProt
 _DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
 _MAX_CONFIG_ELEMS = 16  # integer settings up to this size become attributes
 _MAX_EVAL_ELEMS = 4096  # constant sub-graphs are evaluated only on tensors up to this size
+MAX_FILE_BYTES = 2 << 30  # protobuf's own limit on one message
 _NO_EVAL = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
 # ---------------------------------------------------------------------------- reading
-def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str]:
-    """The model (a private copy), a label for messages, and a default graph name."""
+def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str, ExternalData]:
+    """The model (a private copy), a label for messages, a default graph name, and where its
+    external data may be read from (the file's directory; nowhere for bytes and ModelProto)."""
+    base: Path | None = None
     if isinstance(source, onnx.ModelProto):
         model = onnx.ModelProto()
         model.CopyFrom(source)
@@ -62,10 +69,24 @@ def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str]:
         default = model.graph.name or "onnx_model"
     elif isinstance(source, (str, Path)):
         path = Path(source)
-        label = f"ONNX file {str(path)!r}"
-        if not path.is_file():
-            raise InvalidInputError(f"{label} " + ("is a directory, not a file" if path.is_dir() else "does not exist"))
-        model, default = _parse(path.read_bytes(), label), path.stem
+        label = f"ONNX file {_short(str(path))!r}"
+        try:
+            mode = path.stat().st_mode
+        except (OSError, ValueError) as e:  # ENAMETOOLONG, ELOOP, NUL bytes...
+            reason = "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({_os_reason(e)})"
+            raise InvalidInputError(f"{label} {reason}") from None
+        if stat.S_ISDIR(mode):
+            raise InvalidInputError(f"{label} is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise InvalidInputError(f"{label} is not a regular file (a FIFO, socket or device); refused")
+        if mode and path.stat().st_size > MAX_FILE_BYTES:
+            raise InvalidInputError(f"{label} is over {MAX_FILE_BYTES >> 30} GiB; ONNX protobuf files cannot be")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise InvalidInputError(f"{label} cannot be read ({_os_reason(e)})") from None
+        model, default = _parse(data, label), path.stem
+        base = path.resolve().parent
     else:
         raise InvalidInputError(
             f"cannot read ONNX from a {type(source).__name__}; expected a path, bytes or onnx.ModelProto"
@@ -74,7 +95,37 @@ def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str]:
         raise InvalidInputError(f"{label} has no operators (not an ONNX model, or an empty graph)")
     if not model.opset_import:
         raise InvalidInputError(f"{label} has no opset_import (truncated or not an ONNX model)")
-    return model, label, default
+    ext = ExternalData(base, label)
+    ext.check_all(_all_tensors(model.graph))
+    return model, label, default, ext
+
+
+def _short(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[:n] + f"... ({len(text)} chars)"
+
+
+def _os_reason(e: BaseException) -> str:
+    return getattr(e, "strerror", None) or str(e).splitlines()[0][:80] or type(e).__name__
+
+
+def _all_tensors(g: onnx.GraphProto, depth: int = 0):  # noqa: ANN202 - yields TensorProto
+    """Initializers and tensor attributes of ``g`` and its sub-graphs."""
+    yield from g.initializer
+    for st in g.sparse_initializer:
+        yield st.values
+    if depth > 64:
+        return
+    for n in g.node:
+        for a in n.attribute:
+            if a.type == AttributeProto.TENSOR:
+                yield a.t
+            elif a.type == AttributeProto.TENSORS:
+                yield from a.tensors
+            elif a.type == AttributeProto.GRAPH:
+                yield from _all_tensors(a.g, depth + 1)
+            elif a.type == AttributeProto.GRAPHS:
+                for sub in a.graphs:
+                    yield from _all_tensors(sub, depth + 1)
 
 
 def _parse(data: bytes, label: str) -> onnx.ModelProto:
@@ -82,7 +133,7 @@ def _parse(data: bytes, label: str) -> onnx.ModelProto:
         raise InvalidInputError(f"{label} is empty (0 bytes)")
     try:
         return onnx.load_model_from_string(data)
-    except (DecodeError, RuntimeError, ValueError) as e:
+    except (DecodeError, RuntimeError, ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InvalidInputError(
             f"{label} is not a readable ONNX model (truncated or another format): {reason}"
@@ -104,10 +155,44 @@ def _itemsize(elem_type: int) -> int:
         return 4
 
 
-def _has_data(t: TensorProto) -> bool:
+def has_data(t: TensorProto) -> bool:
+    """The tensor carries its values inline (an external or weight-free tensor does not)."""
     if t.data_location == TensorProto.EXTERNAL:
         return False
     return numel(t.dims) == 0 or any(len(getattr(t, f)) for f in _DATA_FIELDS)
+
+
+_has_data = has_data
+
+
+def tensor_value(t: TensorProto, ext: ExternalData, label: str, limit: int = _MAX_EVAL_ELEMS) -> np.ndarray | None:
+    """Values of a numeric tensor of at most ``limit`` elements, or None (too big, weight-free,
+    external without a readable file, strings). A tensor whose data contradicts its dims or type
+    is an :class:`InvalidInputError`."""
+    what = f"{label}: tensor {t.name!r}"
+    if any(d < 0 for d in t.dims):
+        raise InvalidInputError(f"{what} has negative dims {tuple(t.dims)}")
+    n = numel(t.dims)
+    if n > limit or t.data_type == TensorProto.STRING:
+        return None
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInputError(f"{what} has data_type {t.data_type}, which is not an ONNX tensor type") from None
+    if dtype.kind not in "iufb":
+        return None
+    if t.data_location == TensorProto.EXTERNAL:
+        return ext.read(t, dtype)
+    if not has_data(t):
+        return None
+    if t.raw_data and len(t.raw_data) != n * dtype.itemsize:
+        raise InvalidInputError(
+            f"{what} holds {len(t.raw_data)} bytes of raw_data; its dims {tuple(t.dims)} and type need {n * dtype.itemsize}"
+        )
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # noqa: BLE001 - onnx raises ValueError/TypeError/KeyError on malformed tensors
+        raise InvalidInputError(f"{what} cannot be decoded for its dims {tuple(t.dims)}: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__}") from None
 
 
 def _parse_shape(value: Any, name: str) -> tuple[int, ...]:
@@ -203,39 +288,58 @@ def _decode_attr(a: AttributeProto) -> Any:
     return AttributeProto.AttributeType.Name(t).lower()  # type protos: the kind is all we keep
 
 
-def _constant_value(node: onnx.NodeProto) -> np.ndarray | None:
-    """The value of a ``Constant`` node, or None when it carries no data (weight-free)."""
+def _constant_value(node: onnx.NodeProto, ext: ExternalData, label: str) -> np.ndarray | None:
+    """The value of a small ``Constant`` node, or None when it carries no usable data (weight-free)."""
     for a in node.attribute:
         if a.type == AttributeProto.TENSOR:
-            return numpy_helper.to_array(a.t) if _has_data(a.t) else None
-        if a.name in ("value_int", "value_ints", "value_float", "value_floats"):
-            return np.asarray(onnx.helper.get_attribute_value(a))
+            return tensor_value(a.t, ext, label)
+        if a.type == AttributeProto.INT and a.name == "value_int":
+            return np.asarray(a.i, dtype=np.int64)
+        if a.type == AttributeProto.INTS and a.name == "value_ints":
+            return np.asarray(list(a.ints), dtype=np.int64) if len(a.ints) <= _MAX_EVAL_ELEMS else None
+        if a.type == AttributeProto.FLOAT and a.name == "value_float":
+            return np.asarray(a.f, dtype=np.float32)
+        if a.type == AttributeProto.FLOATS and a.name == "value_floats":
+            return np.asarray(list(a.floats), dtype=np.float32) if len(a.floats) <= _MAX_EVAL_ELEMS else None
     return None
 
 
-def _evaluate_constants(model: onnx.ModelProto) -> None:
+def _known_constants(model: onnx.ModelProto, ext: ExternalData, label: str) -> dict[str, np.ndarray]:
+    """Values of small initializers and ``Constant`` outputs (the seeds of constant folding)."""
+    g = model.graph
+    known: dict[str, np.ndarray] = {}
+    for t in g.initializer:
+        v = tensor_value(t, ext, label)
+        if v is not None:
+            known[t.name] = v
+    for n in g.node:
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
+            v = _constant_value(n, ext, label)
+            if v is not None:
+                known[n.output[0]] = v
+    return known
+
+
+def _evaluate_constants(model: onnx.ModelProto, known: dict[str, np.ndarray], opset: int) -> None:
     """Replace small operators whose inputs are all known constants by ``Constant`` nodes, in place.
 
     Exporters leave integer arithmetic on constants (``Mod``, ``Reshape`` of shape tensors...) that
-    ONNX shape inference cannot see through; evaluating it (onnx's reference runtime) makes the
-    shapes downstream static. Tensors without data (weight-free) or over ``_MAX_EVAL_ELEMS`` are
-    left alone, as are random ops; an op the reference runtime cannot run is left unevaluated.
+    ONNX shape inference cannot see through; evaluating it (archcast's budgeted numpy folders,
+    :mod:`archcast.frontends.folding`) makes the shapes downstream static. Tensors without data
+    (weight-free) or over ``_MAX_EVAL_ELEMS`` are left alone, as are ops without a folder; ``known``
+    gains the new values.
     """
     g = model.graph
-    known = {t.name: numpy_helper.to_array(t) for t in g.initializer
-             if _has_data(t) and numel(t.dims) <= _MAX_EVAL_ELEMS}
     out: list[onnx.NodeProto] = []
     changed = False
     for n in g.node:
         ins = [x for x in n.input if x]
-        if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
-            value = _constant_value(n)
-            if value is not None and value.size <= _MAX_EVAL_ELEMS:
-                known[n.output[0]] = value
-        elif (n.domain in ("", "ai.onnx") and n.op_type not in _NO_EVAL and ins and all(x in known for x in ins)
-              and not any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute)):
-            values = _run_node(model, n, known)
-            if values is not None:
+        if (n.domain in ("", "ai.onnx") and n.op_type not in _NO_EVAL and n.op_type != "Constant" and ins
+                and all(x in known for x in ins)
+                and not any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute)):
+            values = fold_node(n.op_type, [known[x] if x else None for x in n.input], fold_attrs(n), opset,
+                               len(n.output), _MAX_EVAL_ELEMS)
+            if values is not None and all(n.output):
                 changed = True
                 for o, v in zip(n.output, values):
                     known[o] = v
@@ -248,31 +352,11 @@ def _evaluate_constants(model: onnx.ModelProto) -> None:
         g.node.extend(out)
 
 
-def _run_node(model: onnx.ModelProto, n: onnx.NodeProto, known: dict[str, np.ndarray]) -> list[np.ndarray] | None:
-    """Outputs of ``n`` on constant inputs under the model's opsets, or None when that fails."""
-    from onnx.reference import ReferenceEvaluator  # imported only when a graph needs it
-
-    feeds = {x: known[x] for x in n.input if x}
-    ins = [helper.make_tensor_value_info(x, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-           for x, v in feeds.items()]
-    outs = [helper.make_empty_tensor_value_info(o) for o in n.output if o]
-    one = helper.make_model(helper.make_graph([n], "eval", ins, outs), opset_imports=list(model.opset_import),
-                            ir_version=model.ir_version)
-    try:
-        values = ReferenceEvaluator(one).run(None, feeds)
-    except Exception:  # noqa: BLE001 - any failure just means "leave the op in the graph"
-        return None
-    arrays = [np.asarray(v) for v in values]
-    if len(arrays) != len([o for o in n.output if o]) or any(a.size > _MAX_EVAL_ELEMS for a in arrays):
-        return None
-    return arrays
-
-
 def _input_names(op_type: str, domain: str, opset: int, n: int) -> list[str]:
     """ONNX formal input names of an op (``data``, ``shape``...); ``input{i}`` when unknown."""
     try:
         formal = onnx.defs.get_schema(op_type, opset, domain).inputs
-    except onnx.defs.SchemaError:
+    except Exception:  # noqa: BLE001 - SchemaError, or TypeError for an op type that is not valid text
         formal = []
     names = [f.name for f in formal]
     return [names[min(i, len(names) - 1)] if names else f"input{i}" for i in range(n)]
@@ -322,7 +406,7 @@ def load_onnx(
         InvalidInputError: unreadable/not-ONNX/truncated source, dynamic input shapes without an
             override, or an output shape that shape inference cannot determine.
     """
-    model, label, default_name = _read(source)
+    model, label, default_name, ext = _read(source)
     inputs = _fix_inputs(model, label, input_shapes)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     order = _topo(model.graph.node, label)
@@ -330,24 +414,17 @@ def load_onnx(
         sorted_nodes = [model.graph.node[i] for i in order]
         del model.graph.node[:]
         model.graph.node.extend(sorted_nodes)
-    _evaluate_constants(model)
-    try:
-        model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
-        raise InvalidInputError(f"{label}: ONNX shape inference failed: {str(e).splitlines()[0]}") from None
+    known = _known_constants(model, ext, label)
+    _evaluate_constants(model, known, opset)
+    facts = recover_shapes(model, label, inputs, known, opset)
     g = model.graph
 
     # Tensor facts: shape and element size; constant values where known.
-    shape: dict[str, tuple[int, ...] | None] = {}
-    elem: dict[str, int] = {}
-    for vi in list(g.value_info) + list(g.output) + list(g.input):
-        shape[vi.name] = _dims(vi.type)
-        elem[vi.name] = vi.type.tensor_type.elem_type
-    shape.update(inputs)
+    shape, elem = facts.shape, facts.elem
     const: dict[str, np.ndarray | None] = {}  # constant tensor -> value (None: unknown/weight-free)
     for t in g.initializer:
         shape[t.name], elem[t.name] = tuple(t.dims), t.data_type
-        const[t.name] = numpy_helper.to_array(t) if _has_data(t) and t.data_type in _INT_TYPES else None
+        const[t.name] = known.get(t.name) if t.data_type in _INT_TYPES else None
     for st in g.sparse_initializer:
         shape[st.values.name], elem[st.values.name] = tuple(st.dims), st.values.data_type
         const[st.values.name] = None
@@ -360,7 +437,7 @@ def load_onnx(
     for n in g.node:
         present = [x for x in n.input if x]
         if all(x in const for x in present) and not graph_outputs.intersection(n.output):
-            value = _constant_value(n) if n.op_type == "Constant" and n.domain in ("", "ai.onnx") else None
+            value = known.get(n.output[0]) if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output else None
             for o in n.output:
                 const[o] = value if value is not None and len(n.output) == 1 else None
             continue  # folded: its outputs are constants of the consumers
@@ -429,7 +506,7 @@ def load_onnx(
         kind="network",
         inputs=inputs,
         meta={"source": "onnx", "batch_size": int(first[0]) if first else 1, "opset": int(opset),
-              "producer": model.producer_name},
+              "producer": model.producer_name, META_KEY: facts.path},
     )
     return graph.validate()
 
