@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from archcast.latency.service import LatencyPrediction
+    from archcast.service.predict import LatencyPrediction
 
-__version__ = "0.1.0"
+from archcast._version import __version__
 
 
 def predict(model: Any, example_input: Any = None, **kwargs: Any) -> "LatencyPrediction":
@@ -18,9 +18,9 @@ def predict(model: Any, example_input: Any = None, **kwargs: Any) -> "LatencyPre
 
     ``model``: an ``.onnx`` path, ONNX bytes, a NetGraph, or a ``torch.nn.Module`` with
     ``example_input``. Keywords: ``platform``, ``input_shapes``, ``predictor``, ``db``; see
-    :func:`archcast.latency.service.predict` (imported on first call, not with archcast).
+    :func:`archcast.service.predict.predict` (imported on first call, not with archcast).
     """
-    from archcast.latency.service import predict as _predict
+    from archcast.service.predict import predict as _predict
 
     return _predict(model, example_input, **kwargs)
 

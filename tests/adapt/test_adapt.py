@@ -9,7 +9,7 @@ import pytest
 
 from archcast.cli import main
 from archcast.errors import InvalidInputError
-from archcast.latency.adapt import (
+from archcast.adapt.run import (
     adapt,
     candidate_pool,
     fine_tune,
@@ -18,8 +18,8 @@ from archcast.latency.adapt import (
     select_diverse,
     split_budget,
 )
-from archcast.latency.platforms import ENV_VAR, load_platform_predictor, predictor_dir_for
-from archcast.latency.predictors import ArchcastLatency
+from archcast.service.checkpoints import ENV_VAR, load_platform_predictor, predictor_dir_for
+from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.profile.measurement import BackendUnavailableError
 from archcast.store import Store
 

@@ -13,7 +13,7 @@ from archcast.frontends.cells import nb201_graph, nb201_string
 TINY = {
     "archcast": dict(epochs=2, width=16, n_blocks=1, ffn_groups=4, fc_hidden=16, ensemble=1),
     "narformer-v2": dict(epochs=1, width=16, n_blocks=1, ffn_groups=4, fc_hidden=16),
-    "mlp": dict(max_epochs=2),
+    "mlp": dict(epochs=2),
 }
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from archcast.frontends.onnx import load_onnx
-from archcast.latency import adapt_bench
-from archcast.latency.predictors import ArchcastLatency
+from archcast.bench import adapt as adapt_bench
+from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.zoo import export_sample, get_family
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-from archcast.bench.speed import batched_vs_loop
+from archcast.bench.cell_speed import batched_vs_loop
 from archcast.frontends.cells import nb201_graph
 
 

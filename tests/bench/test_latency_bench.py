@@ -9,7 +9,7 @@ import pytest
 
 from archcast.errors import ArchcastError, InvalidInputError
 from archcast.frontends.onnx import load_onnx
-from archcast.latency import bench
+from archcast.bench import latency as bench
 from archcast.zoo import export_sample, get_family
 
 

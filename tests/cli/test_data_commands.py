@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from archcast.cli_data import register
+from archcast.cli import db, profile, zoo
 from archcast.errors import ArchcastError, UnknownNameError
 from archcast.zoo.base import FAMILIES, Family
 
@@ -32,7 +32,9 @@ FAMILIES.register(NAME, TinyCliFamily)
 
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="archcast")
-    register(p.add_subparsers(dest="command"))
+    sub = p.add_subparsers(dest="command")
+    for group in (zoo, profile, db):
+        group.register(sub)
     args = p.parse_args(argv)
     return args.func(args)
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from archcast.cli import main, parse_input_shapes
+from archcast.cli import main
+from archcast.cli.options import parse_input_shapes
 from archcast.errors import InvalidInputError
 
 
@@ -86,4 +87,4 @@ def test_unknown_predictor_lists_valid_names(capsys):
     rc = main(["bench", "accuracy", "--predictors", "nope", "--seeds", "1", "--no-progress"])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "unknown predictor 'nope'" in err and "archcast" in err
+    assert "unknown accuracy predictor 'nope'" in err and "archcast" in err

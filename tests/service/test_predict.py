@@ -1,4 +1,4 @@
-"""archcast.latency.service and ``archcast predict``: breakdown, interval, checks, store lookup, CLI."""
+"""archcast.service.predict and ``archcast predict``: breakdown, interval, checks, store lookup, CLI."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import torch
 from archcast.cli import main
 from archcast.errors import CheckpointError, InvalidInputError
 from archcast.frontends.onnx import load_onnx
-from archcast.latency import service
-from archcast.latency.predictors import ArchcastLatency
+from archcast.service import predict as service
+from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.profile import Measurement, Platform
 from archcast.zoo import export_sample, get_family
 

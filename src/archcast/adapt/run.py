@@ -11,14 +11,13 @@
 4. **fine-tuning** (:func:`fine_tune`): every ensemble member starts from the base's weights with
    its output shifted by the median log ratio new/base (the platform's overall speed), then trains
    at a lower learning rate; the epoch is chosen on a held-out part of the budget;
-5. **save** as the platform's user predictor (:func:`~archcast.latency.platforms.predictor_dir_for`).
+5. **save** as the platform's user predictor (:func:`~archcast.service.checkpoints.predictor_dir_for`).
 
 Latencies are milliseconds; MAPE values are fractions, not percent.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import warnings
@@ -29,11 +28,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from archcast.errors import ArchcastError, InvalidInputError, NotFittedError
-from archcast.latency.platforms import DEFAULT_PLATFORM
+from archcast.service.checkpoints import DEFAULT_PLATFORM
 
 if TYPE_CHECKING:
     from archcast.graph import NetGraph
-    from archcast.latency.predictors import ArchcastLatency
+    from archcast.predictors.latency.archcast import ArchcastLatency
     from archcast.profile.platform import Platform
     from archcast.profile.runner import ProfileReport
     from archcast.store.store import Store
@@ -242,7 +241,7 @@ def split_budget(n: int, val_frac: float = 0.2, seed: int = 0) -> tuple[np.ndarr
 
 
 def _check_base(base: Any) -> None:
-    from archcast.latency.predictors import ArchcastLatency
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     if not isinstance(base, ArchcastLatency):
         raise InvalidInputError(f"base must be an ArchcastLatency predictor; got {type(base).__name__}")
@@ -281,11 +280,8 @@ def fine_tune(
     ``shift_val_mape_`` (the shifted start's), ``base_val_mape_`` (the unadapted base's) on the
     held-out graphs, ``fine_tuned_`` (False: the shifted start was kept), ``train_idx_``, ``val_idx_``.
     """
-    import torch
-
     from archcast import metrics
-    from archcast.latency.predictors import ArchcastLatency
-    from archcast.train.loop import torch_threads
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     _check_base(base)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -294,17 +290,9 @@ def fine_tune(
         raise InvalidInputError(f"lr must be a positive number; got {lr!r}")
     gtr, ytr, gva, yva, tr, va = _split_xy(graphs, y_ms, val_frac, seed)
     model = ArchcastLatency(seed=seed, **{**base.hp, "epochs": int(epochs), "lr": float(lr), "progress": progress})
-    model._check(gtr, ytr, gva, yva)  # positive ms, known ops: fail before any work
-    start = []
-    for m, pred_ms in enumerate(base.predict_members(gtr)):
-        shift = float(np.median(np.log(ytr) - np.log(pred_ms)))
-        member = copy.deepcopy(base.members_[m])
-        with torch.no_grad():
-            member.head[-1].bias.add_(shift)  # log total = logsumexp(per-op log ms): shifts every graph
-        start.append(member)
-    with torch_threads(model.hp.get("threads", 1)):
-        model._fit(gtr, ytr, gva, yva, init_members=start)
-        shift_pred = np.mean([np.exp(model._infer(net, gva)) for net in start], axis=0)
+    model.fit(gtr, ytr, gva, yva, init_from=base)
+    start = model.start_members_
+    shift_pred = model.predict_members(gva, members=start).mean(axis=0)
     model.val_mape_ = metrics.mape(yva, model.predict(gva))
     model.shift_val_mape_ = metrics.mape(yva, shift_pred)
     model.fine_tuned_ = model.val_mape_ <= model.shift_val_mape_
@@ -328,7 +316,7 @@ def from_scratch(
     split (same ``val_frac`` and ``seed``) with ``template_hparams`` (default: the predictor's
     defaults). Sets ``val_mape_``, ``train_idx_``, ``val_idx_``."""
     from archcast import metrics
-    from archcast.latency.predictors import ArchcastLatency
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     gtr, ytr, gva, yva, tr, va = _split_xy(graphs, y_ms, val_frac, seed)
     model = ArchcastLatency(seed=seed, **{**(template_hparams or {}), "progress": progress})
@@ -432,11 +420,15 @@ def adapt(
     ``db`` is the store measurements go to (default: the user's store); ``measure_kw`` the
     measurement protocol (default: the reference data set's, 30 runs / 0.3 s); ``out`` the
     checkpoint directory (default: the platform's user predictor directory, which
-    :func:`~archcast.latency.platforms.load_platform_predictor` then finds).
+    :func:`~archcast.service.checkpoints.load_platform_predictor` then finds).
     """
-    from archcast.latency.platforms import available_platforms, load_platform_predictor, predictor_dir_for
     from archcast.profile.platform import get_backend
     from archcast.profile.runner import profile_samples
+    from archcast.service.checkpoints import (
+        available_platforms,
+        load_platform_predictor,
+        predictor_dir_for,
+    )
     from archcast.store.store import Store
 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_BUDGET:

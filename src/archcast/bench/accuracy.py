@@ -54,7 +54,7 @@ def environment() -> dict[str, Any]:
     """Machine and library versions that make a number meaningful."""
     import torch
 
-    import archcast
+    from archcast._version import __version__
 
     cpu = platform.processor()
     try:
@@ -67,7 +67,7 @@ def environment() -> dict[str, Any]:
     import os
 
     return {
-        "archcast": archcast.__version__,
+        "archcast": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -83,13 +83,11 @@ def run_accuracy_bench(cfg: AccuracyBenchConfig, *, log: Callable[[str], None] =
     """Run the benchmark and return the result dict (see module docstring)."""
     from archcast.data import DATASETS
     from archcast.data.splits import group_split, random_split
-    from archcast.predictors import get_predictor, load_builtin_predictors
-    from archcast.predictors.base import PREDICTORS
+    from archcast.predictors import create_predictor, list_predictors, predictor_class
 
-    load_builtin_predictors()
-    names = cfg.predictors or PREDICTORS.names()
+    names = cfg.predictors or list_predictors("accuracy")
     for n in names:
-        PREDICTORS.get(n)  # fail early with the list of valid names
+        predictor_class(n, "accuracy")  # fail early with the list of valid names
     ds = DATASETS.get(cfg.dataset)()
     if cfg.split == "iso" and ds.groups is None:
         raise InvalidInputError(f"dataset {cfg.dataset!r} has no isomorphism classes; use split='random'")
@@ -117,7 +115,7 @@ def run_accuracy_bench(cfg: AccuracyBenchConfig, *, log: Callable[[str], None] =
             g_va = [ds.graphs[i] for i in va]
             g_te = [ds.graphs[i] for i in te]
             for name in names:
-                pred = get_predictor(name, task="accuracy", seed=seed, **kw[name])
+                pred = create_predictor(name, task="accuracy", seed=seed, **kw[name])
                 t0 = time.perf_counter()
                 pred.fit(g_tr, ds.y[tr], g_va, ds.y[va])
                 fit_s = time.perf_counter() - t0

@@ -37,7 +37,7 @@ def _setup(dataset: str | Path, base_dir: str | Path, test_frac: float) -> dict[
     import torch
 
     from archcast.data.latency import load_latency_dataset
-    from archcast.latency.predictors import ArchcastLatency
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     torch.set_num_threads(1)
     ds = load_latency_dataset(dataset)
@@ -53,7 +53,7 @@ def _setup(dataset: str | Path, base_dir: str | Path, test_frac: float) -> dict[
 def _seed_rows(dataset: str, base_dir: str, test_frac: float, seed: int, budgets: Sequence[int],
                sc_hp: dict[str, Any], ft_kw: dict[str, Any]) -> list[dict[str, Any]]:
     """Every method and budget for one seed (runs in a worker process)."""
-    from archcast.latency.adapt import fine_tune, from_scratch, select_diverse
+    from archcast.adapt.run import fine_tune, from_scratch, select_diverse
 
     d = _setup(dataset, base_dir, test_frac)
     base, graphs, y, test, pool = d["base"], d["graphs"], d["y"], d["test"], d["pool"]

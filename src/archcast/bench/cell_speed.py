@@ -28,7 +28,7 @@ def batched_vs_loop(graphs, *, repeats: int = 3, n_loop: int = 300) -> dict[str,
     import torch
 
     from archcast.models.narformer import NARFormerNet, NetConfig
-    from archcast.predictors.transformer import PRESETS, cell_tokens
+    from archcast.predictors.accuracy.transformer import PRESETS, cell_tokens
     from archcast.tokenizer.cell import cell_arrays
 
     preset = PRESETS["narformer-v2"]["cell"]
@@ -56,8 +56,8 @@ def batched_vs_loop(graphs, *, repeats: int = 3, n_loop: int = 300) -> dict[str,
 
 def cell_speed_notes(checkpoint: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Measure, and return ``(numbers, markdown lines)``."""
-    from archcast.cli import load_cell_predictor
     from archcast.data import DATASETS
+    from archcast.service.checkpoints import load_cell_predictor
 
     t0 = time.perf_counter()
     ds = DATASETS.get("nb201")()

@@ -32,7 +32,8 @@ import numpy as np
 from archcast import metrics
 from archcast.errors import InvalidInputError
 
-from archcast.latency import DEFAULT_PREDICTORS, PROTOCOLS
+PROTOCOLS = ("in-family", "lofo")
+DEFAULT_PREDICTORS = ("archcast", "narformer-v2", "nnlp", "gbdt", "flops-mem-linear", "flops-linear")
 LEVEL = 0.9
 
 
@@ -55,10 +56,10 @@ class LatencyBenchConfig:
             raise InvalidInputError(f"unknown protocol(s) {bad}; valid: {', '.join(PROTOCOLS)}")
         if self.seeds < 1 or self.jobs < 1:
             raise InvalidInputError(f"--seeds and --jobs must be >= 1; got {self.seeds}, {self.jobs}")
-        from archcast.latency.predictors import LATENCY_PREDICTORS
+        from archcast.predictors import predictor_class
 
         for p in self.predictors:
-            LATENCY_PREDICTORS.get(p)  # unknown name -> error listing the valid ones
+            predictor_class(p, task="latency")  # unknown name -> error listing the valid ones
         for p in self.predictor_kw:
             if p not in self.predictors:
                 raise InvalidInputError(f"--set names predictor {p!r}, which is not in this run: {list(self.predictors)}")
@@ -129,13 +130,13 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Fit one predictor on one split; return predictions for the split's test models."""
     import torch
 
-    from archcast.latency.predictors import get_latency_predictor
+    from archcast.predictors import create_predictor
 
     torch.set_num_threads(1)
     d = _load(cfg["dataset"])
     g, y = d["graphs"], d["y"]
     tr, va, te = _job_splits(job, d["families"], cfg)
-    pred = get_latency_predictor(job["predictor"], seed=job["seed"], **job["kw"])
+    pred = create_predictor(job["predictor"], task="latency", seed=job["seed"], **job["kw"])
     t0 = time.perf_counter()
     pred.fit([g[i] for i in tr], y[tr], [g[i] for i in va], y[va])
     fit_s = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
 * the whole ``archcast predict`` CLI process on a ResNet-50 ONNX (224 x 224, exported here from
   the zoo's ResNet generator with the ResNet-50 configuration), median of ``repeats`` runs;
-* in-process :func:`archcast.latency.service.predict_graph` after the predictor is loaded
+* in-process :func:`archcast.service.predict.predict_graph` after the predictor is loaded
   (graph already read; tokenization, ensemble, breakdown and checks included);
 * batch prediction of already-tokenized graphs (graphs/s), the shipped ensemble;
 * the tokenizer on a 5,000-operator graph.
@@ -58,9 +58,9 @@ def run_speed(predictor_dir: str | Path | None = None, repeats: int = 5, batch_g
     import torch
 
     from archcast.frontends.onnx import load_onnx
-    from archcast.latency import features as F_
-    from archcast.latency import service
-    from archcast.latency.platforms import resolve_predictor_dir
+    from archcast.service import predict as service
+    from archcast.service.checkpoints import resolve_predictor_dir
+    from archcast.tokenizer import batching as F_
     from archcast.tokenizer.network import get_tokenizer
 
     torch.set_num_threads(1)

@@ -14,7 +14,7 @@ from archcast.errors import InvalidInputError
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from archcast.latency.adapt import MIN_BUDGET, adapt
+    from archcast.adapt.run import MIN_BUDGET, adapt
 
     if args.budget < MIN_BUDGET:
         raise InvalidInputError(f"--budget must be >= {MIN_BUDGET} (graphs to measure); got {args.budget}")
@@ -41,8 +41,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``adapt`` to the main parser's ``subparsers``."""
-    from archcast.latency.adapt import DEFAULT_BUDGET, DEFAULT_POOL_PER_FAMILY, DEFAULT_START_SEED
-    from archcast.latency.platforms import DEFAULT_PLATFORM
+    from archcast.adapt.run import (
+        DEFAULT_BUDGET,
+        DEFAULT_POOL_PER_FAMILY,
+        DEFAULT_START_SEED,
+    )
+    from archcast.service.checkpoints import DEFAULT_PLATFORM
 
     s = subparsers.add_parser(
         "adapt", help="make a latency predictor for a new platform from a small measured budget",

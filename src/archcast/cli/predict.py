@@ -1,4 +1,5 @@
-"""``archcast predict MODEL``: a network's latency on a platform, with interval and breakdown.
+"""``archcast predict MODEL`` (latency on a platform, with interval and breakdown) and
+``archcast predict-cell`` (accuracy of NAS-Bench-201 cells).
 
 ``register(subparsers)`` adds the command to the main parser. The import path stays light (the
 whole command takes about as long as importing torch): no onnxruntime, LightGBM or
@@ -12,14 +13,19 @@ import argparse
 import json
 from typing import Any
 
+from archcast.cli.options import parse_input_shapes
 from archcast.errors import InvalidInputError
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from archcast.cli import parse_input_shapes
     from archcast.frontends import load_graph
-    from archcast.latency.platforms import resolve_predictor_dir
-    from archcast.latency.service import DEFAULT_STORE, format_prediction, plot_breakdown, predict_graph
+    from archcast.service.checkpoints import resolve_predictor_dir
+    from archcast.service.predict import (
+        DEFAULT_STORE,
+        format_prediction,
+        plot_breakdown,
+        predict_graph,
+    )
 
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1; got {args.top}")
@@ -41,8 +47,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict_cell(args: argparse.Namespace) -> int:
+    from archcast.frontends.cells import nb201_graph
+
+    graphs = [nb201_graph(a) for a in args.arch]
+    from archcast.service.checkpoints import load_cell_predictor
+
+    pred = load_cell_predictor(args.checkpoint)
+    members = pred.predict_members(graphs)
+    mean, std = members.mean(0), members.std(0)
+    rows = [{"arch": g.meta.get("arch", a), "accuracy_pct": float(m), "ensemble_std_pct": float(s)}
+            for a, g, m, s in zip(args.arch, graphs, mean, std)]
+    if args.format == "json":
+        print(json.dumps({"predictor": pred.name, "space": pred.space_, "predictions": rows}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['arch']}  predicted CIFAR-10 accuracy {r['accuracy_pct']:.2f} % "
+                  f"(± {r['ensemble_std_pct']:.2f} across {members.shape[0]} ensemble members)")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add ``predict`` to the main parser's ``subparsers``."""
+    """Add ``predict`` and ``predict-cell``."""
     s = subparsers.add_parser(
         "predict", help="predict a network's latency on a platform (interval, per-operator breakdown)",
         description="Predict the latency of an ONNX model with the platform's latency predictor; when the "
@@ -62,5 +88,8 @@ def register(subparsers: Any) -> None:
     g.add_argument("--no-store", action="store_true", help="do not look the graph up in a measurement store")
     s.set_defaults(func=cmd_predict)
 
-
-__all__ = ["register"]
+    s = subparsers.add_parser("predict-cell", help="predict CIFAR-10 accuracy of NAS-Bench-201 cells")
+    s.add_argument("arch", nargs="+", help="NB201 arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'")
+    s.add_argument("--checkpoint", help="checkpoint directory (default: the shipped NB201 predictor)")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.set_defaults(func=cmd_predict_cell)

@@ -1,6 +1,6 @@
 """Train the shipped latency predictor for a platform from a measured data set.
 
-``train_platform_predictor`` fits :class:`~archcast.latency.predictors.ArchcastLatency` on a random
+``train_platform_predictor`` fits :class:`~archcast.predictors.latency.ArchcastLatency` on a random
 90 % of the data set (epochs chosen on the other 10 %), then stores beside the weights everything
 ``archcast predict`` needs: the platform, the interval calibration (``k`` from a latency benchmark's
 leave-one-family-out run, i.e. from errors on families the model had not seen), reference
@@ -43,7 +43,7 @@ def train_platform_predictor(dataset: str | Path, out: str | Path, *, bench: str
 
     from archcast import metrics
     from archcast.data.latency import load_latency_dataset
-    from archcast.latency.predictors import ArchcastLatency
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     ds = load_latency_dataset(dataset)
     graphs = list(ds.graphs())

@@ -74,7 +74,21 @@ def resolve_predictor_dir(platform: str | None = None, path: str | Path | None =
 
 
 def load_platform_predictor(platform: str | None = None, path: str | Path | None = None):
-    """The :class:`~archcast.latency.predictors.ArchcastLatency` for a platform (or a directory)."""
-    from archcast.latency.predictors import ArchcastLatency
+    """The :class:`~archcast.predictors.latency.ArchcastLatency` for a platform (or a directory)."""
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     return ArchcastLatency.load(resolve_predictor_dir(platform, path))
+
+
+# ------------------------------------------------------------------------------ cell predictors
+DEFAULT_CELL_CHECKPOINT = "nb201-accuracy"
+
+
+def load_cell_predictor(checkpoint: str | Path | None = None):
+    """The cell accuracy predictor in ``checkpoint`` (default: the shipped NB201 one)."""
+    from archcast.predictors.accuracy.transformer import TransformerPredictor
+
+    path = Path(checkpoint) if checkpoint else shipped_dir() / DEFAULT_CELL_CHECKPOINT
+    if not path.is_dir():
+        raise InvalidInputError(f"checkpoint directory {str(path)!r} does not exist")
+    return TransformerPredictor.load(path)

@@ -2,7 +2,7 @@
 
 :func:`predict` (also ``archcast.predict``) reads a model (an ``.onnx`` path, ONNX bytes, a
 :class:`~archcast.graph.NetGraph`, or a ``torch.nn.Module`` with an example input), loads the
-platform's :class:`~archcast.latency.predictors.ArchcastLatency` checkpoint and returns a
+platform's :class:`~archcast.predictors.latency.ArchcastLatency` checkpoint and returns a
 :class:`LatencyPrediction`: the ensemble mean, an interval, per-operator milliseconds that sum to
 the total, warnings when the graph is unlike the training data, and, when a measurement store
 holds a current measurement of this very graph (fingerprint) on the predictor's platform and
@@ -36,9 +36,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from archcast.errors import ArchcastError, CheckpointError, InvalidInputError, NotFittedError
+from archcast.errors import (
+    ArchcastError,
+    CheckpointError,
+    InvalidInputError,
+    NotFittedError,
+)
 from archcast.graph.ir import NetGraph
-from archcast.latency import platforms as P
+from archcast.service import checkpoints as P
 
 DEFAULT_LEVEL = 0.9
 DEFAULT_K = 1.645  # two-sided 90 % of a normal in log space
@@ -116,7 +121,7 @@ def load_predictor(platform: str | None = None, path: str | Path | None = None):
         InvalidInputError: no predictor for that platform (lists the platforms that have one).
         CheckpointError: the checkpoint is unreadable or was made for another tokenizer/version.
     """
-    from archcast.latency.predictors import ArchcastLatency
+    from archcast.predictors.latency.archcast import ArchcastLatency
 
     d = P.resolve_predictor_dir(platform, path).resolve()
     key = (str(d), (d / "config.json").stat().st_mtime_ns)
@@ -278,7 +283,7 @@ def predict_graph(graph: NetGraph, predictor: Any = None, *, platform: str | Non
         store: None (no lookup), ``"default"`` ($ARCHCAST_DB or the per-user store; skipped when
             absent or unreadable), a Store, or a database path/URL (must exist).
     """
-    from archcast.latency import features as F_
+    from archcast.tokenizer import batching as F_
 
     pred, fallback = _resolve(predictor, platform)
     if not pred.is_fitted():

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,7 +26,8 @@ from archcast.tokenizer.network import TokenizedGraph, get_tokenizer
 _MEMO_ATTR = "_archcast_latency_memo"
 
 
-def _memo(graph: NetGraph) -> dict:
+def graph_memo(graph: NetGraph) -> dict:
+    """A per-graph cache dict (tokens, edges, tables) kept on the graph object itself."""
     memo = graph.__dict__.get(_MEMO_ATTR)
     if memo is None:
         memo = {}
@@ -54,7 +54,7 @@ def tokens(graphs: Sequence[NetGraph], tokenizer: str = "archcast-v1", progress:
 
         it = tqdm(graphs, desc=f"tokenize ({tokenizer})", unit="graph", leave=False)
     for g in it:
-        memo = _memo(g)
+        memo = graph_memo(g)
         key = ("tok", tokenizer)
         t = memo.get(key)
         if t is None:
@@ -78,7 +78,7 @@ def _edges_of(graph: NetGraph) -> np.ndarray:
 
 def directed_edges(graph: NetGraph, tokenizer: str = "archcast-v1") -> np.ndarray:
     """Forward edges ``[E, 2]`` (source, target) as token indices (after :func:`tokens`)."""
-    memo = _memo(graph)
+    memo = graph_memo(graph)
     e = memo.get(("edges", tokenizer))
     if e is None:
         tokens([graph], tokenizer)
@@ -98,42 +98,6 @@ def dense_adjacency(graph: NetGraph, tokenizer: str = "archcast-v1") -> np.ndarr
 
 
 # ------------------------------------------------------------------------------ tabular
-def _table_vocab() -> tuple[str, ...]:
-    from archcast.tokenizer.network import ARCHCAST_VOCABULARY
-
-    return tuple(ARCHCAST_VOCABULARY)
-
-
-def graph_table(graphs: Sequence[NetGraph], vocabulary: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """``([G, F] float64, column names)``: log10 costs, counts, op histogram, op FLOPs shares.
-
-    Ops outside ``vocabulary`` (default: the archcast-v1 vocabulary) land in ``op:<other>``."""
-    check_networks(graphs)
-    vocab = tuple(vocabulary or _table_vocab())
-    slot = {op: i for i, op in enumerate(vocab)}
-    v = len(vocab) + 1
-    cols = ["log_flops", "log_params", "log_memory", "log_nodes", "log_edges", "log_batch"]
-    cols += [f"op:{o}" for o in vocab] + ["op:<other>"] + [f"flops:{o}" for o in vocab] + ["flops:<other>"]
-    rows = np.zeros((len(graphs), len(cols)), dtype=np.float64)
-    for r, g in enumerate(graphs):
-        memo = _memo(g)
-        key = ("table", vocab)
-        row = memo.get(key)
-        if row is None:
-            hist = np.zeros(v)
-            fl = np.zeros(v)
-            for n in g.nodes:
-                k = slot.get(n.op_type, v - 1)
-                hist[k] += 1
-                fl[k] += n.flops
-            total = max(1.0, float(g.flops))
-            bs = float(g.meta.get("batch_size", 1) or 1)
-            head = [math.log10(1 + g.flops), math.log10(1 + g.params), math.log10(1 + g.memory_bytes),
-                    math.log10(1 + len(g.nodes)), math.log10(1 + len(g.edges)), math.log10(bs)]
-            row = np.concatenate([head, hist, fl / total])
-            memo[key] = row
-        rows[r] = row
-    return rows, cols
 
 
 # ------------------------------------------------------------------------------ packing

@@ -19,12 +19,12 @@ def save_checkpoint(directory: str | Path, tensors: dict[str, Any], config: dict
     """Write ``tensors`` (name -> torch tensor) and ``config`` (JSON-able) into ``directory``."""
     from safetensors.torch import save_file
 
-    import archcast
+    from archcast._version import __version__
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     cfg = dict(config)
-    cfg.setdefault("archcast_version", archcast.__version__)
+    cfg.setdefault("archcast_version", __version__)
     cfg.setdefault("created_unix", int(time.time()))
     cfg["format_version"] = FORMAT_VERSION
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(d / WEIGHTS))

@@ -1,178 +1,152 @@
-"""One training loop for the torch predictors: warm-up + linear decay, validation-only selection.
+"""The one training loop of every torch predictor (cells, baselines, latency networks).
 
-Data are dicts of tensors with a leading sample axis (``x``, ``adj``, ``mask``, optional ``gf``,
-``y``, optional ``twin_x``/``twin_adj``/``twin_mask`` for the consistency loss). Model selection
-uses the validation dict only.
+A predictor supplies three callables and a :class:`LoopConfig`; the loop owns the optimiser, the
+learning-rate schedule, gradient clipping, validation after every ``eval_every`` epochs, early
+stopping and keeping the best weights. It returns a typed :class:`History`.
+
+* ``batches(epoch)`` yields the epoch's mini-batches (any object the loss understands); the
+  predictor owns its data order (and its RNG), so recipes stay reproducible per seed;
+* ``loss(batch)`` returns the scalar loss of one batch (the model in train mode);
+* ``evaluate()`` scores the validation split, **higher is better** (e.g. Kendall tau, or minus the
+  MAPE); only validation data may be looked at here.
+
+>>> LoopConfig(epochs=2, lr=1e-3).schedule
+'linear'
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
 
-import numpy as np
-import torch
-
-from archcast import metrics
 from archcast.errors import InvalidInputError
-from archcast.train import losses
 
-LOSSES = ("rel_mse", "mse")
-RANK_LOSSES = ("sr", "logistic")
-SELECT = ("kendall_tau", "mape")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("linear", "constant")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How to optimise (not what): one vocabulary for every predictor's recipe.
+
+    Attributes:
+        epochs: passes over the training data.
+        lr: peak learning rate.
+        weight_decay: ``adamw``: decoupled decay; ``adam``: L2 penalty (torch's Adam semantics).
+        optimizer: ``adam`` or ``adamw``.
+        schedule: ``linear`` (linear warm-up over ``warmup`` of the steps, then linear decay to
+            ``lr_floor`` x lr) or ``constant``.
+        warmup: fraction of all steps spent warming up (``linear`` only).
+        lr_floor: the decay stops at this fraction of ``lr``.
+        clip_grad_norm: clip the global gradient norm to this value (None: no clipping).
+        patience: stop after this many evaluations without a better score (None: run all epochs).
+        eval_every: evaluate every this many epochs (and always after the last).
+        steps_per_epoch: batches one epoch yields (sets the schedule's length).
+    """
+
+    epochs: int
+    lr: float
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    schedule: str = "linear"
+    warmup: float = 0.0
+    lr_floor: float = 0.0
+    clip_grad_norm: float | None = None
+    patience: int | None = None
+    eval_every: int = 1
+    steps_per_epoch: int = 1
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise InvalidInputError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.schedule not in SCHEDULES:
+            raise InvalidInputError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise InvalidInputError(f"epochs={self.epochs!r} must be an integer >= 1")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidInputError(f"lr={self.lr!r} must be a finite number > 0")
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of ``lr`` at optimiser step ``step`` (0-based)."""
+        if self.schedule == "constant":
+            return 1.0
+        total = max(1, self.steps_per_epoch * self.epochs)
+        warm = max(1, int(self.warmup * total))
+        if step < warm:
+            return (step + 1) / warm
+        return max(self.lr_floor, (total - step) / max(1, total - warm))
 
 
 @dataclass
-class TrainConfig:
-    """Optimisation recipe (saved in checkpoints).
+class History:
+    """What the loop did. ``scores`` holds ``(epoch, validation score)`` per evaluation."""
 
-    Attributes:
-        epochs: passes over the training set.
-        batch_size: graphs per step.
-        lr: peak Adam learning rate (linear warm-up over ``warmup`` of the steps, then linear decay).
-        weight_decay: AdamW decoupled weight decay (0 = plain Adam, as the reference).
-        loss: ``rel_mse`` (``(p/y-1)^2``, reference) or ``mse`` (on standardised targets).
-        lambda_rank, rank_loss: weight and kind of the ranking term (``sr``: reference pairwise L1;
-            ``logistic``: all-pairs logistic).
-        lambda_cons: weight of the consistency L1 between a cell and its relabelled copy.
-        eval_every: validate every this many epochs (and after the last).
-        select: validation metric that picks the kept weights.
-    """
+    best_epoch: int = -1
+    best_score: float = -math.inf
+    scores: list[tuple[int, float]] = field(default_factory=list)
+    steps: int = 0
+    stopped_early: bool = False
 
-    epochs: int = 200
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup: float = 0.1
-    loss: str = "rel_mse"
-    lambda_rank: float = 0.0
-    rank_loss: str = "sr"
-    lambda_cons: float = 0.0
-    eval_every: int = 1
-    select: str = "kendall_tau"
-
-    def __post_init__(self) -> None:
-        for name, val, allowed in (("loss", self.loss, LOSSES), ("rank_loss", self.rank_loss, RANK_LOSSES),
-                                   ("select", self.select, SELECT)):
-            if val not in allowed:
-                raise ValueError(f"{name} {val!r} is not one of {allowed}")
-
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads (None: keep the current setting), then restore.
+def fit_loop(net: Any, batches: Callable[[int], Iterable[Any]], loss: Callable[[Any], Any],
+             evaluate: Callable[[], float], cfg: LoopConfig, *, progress: bool = False,
+             desc: str = "train") -> History:
+    """Train ``net`` in place and load the weights of the best evaluation; ``net`` ends in eval mode."""
+    import torch
 
-    Small graph models run fastest on one thread, and two oversubscribed processes on a 2-core
-    machine slow down 10-20x with the default thread count."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise InvalidInputError(f"num_threads={n!r} must be None or an integer >= 1")
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(old)
-
-
-def _forward(net: torch.nn.Module, d: dict[str, torch.Tensor], idx: torch.Tensor | slice, prefix: str = "") -> torch.Tensor:
-    gf = d.get("gf")
-    return net(d[prefix + "x"][idx], d[prefix + "adj"][idx], d[prefix + "mask"][idx],
-               None if gf is None else gf[idx])
-
-
-@torch.inference_mode()
-def predict_batched(net: torch.nn.Module, d: dict[str, torch.Tensor], batch_size: int = 1024) -> np.ndarray:
-    """Model outputs for every sample of ``d`` (eval mode), as float64 numpy."""
-    was = net.training
-    net.eval()
-    n = d["x"].shape[0]
-    out = [_forward(net, d, slice(i, i + batch_size)) for i in range(0, n, batch_size)]
-    net.train(was)
-    return torch.cat(out).double().numpy()
-
-
-def _score(select: str, y: np.ndarray, p: np.ndarray) -> float:
-    """Higher is better."""
-    if select == "kendall_tau":
-        return metrics.kendall_tau(y, p)
-    return -metrics.mape(y, p)
-
-
-def train(
-    net: torch.nn.Module,
-    train_d: dict[str, torch.Tensor],
-    val_d: dict[str, torch.Tensor],
-    cfg: TrainConfig,
-    *,
-    seed: int = 0,
-    to_target: Callable[[np.ndarray], np.ndarray] = lambda p: p,
-    progress: bool = False,
-) -> dict:
-    """Train ``net`` in place; load the weights with the best validation score. Returns a history
-    dict (``best_epoch``, ``best_val``, per-eval ``val`` scores). ``to_target`` maps model outputs
-    to target units before scoring (e.g. undo standardisation)."""
-    gen = torch.Generator().manual_seed(seed)
-    n = train_d["x"].shape[0]
-    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
-    total = steps_per_epoch * cfg.epochs
-    warm = max(1, int(cfg.warmup * total))
-    if cfg.weight_decay:
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = [p for p in net.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
-    )
-    base = losses.relative_mse if cfg.loss == "rel_mse" else (lambda p, t: ((p - t) ** 2).mean())
-    y_val = val_d["y"].double().numpy()
-    best = (-math.inf, -1, None)
-    history: list[tuple[int, float]] = []
-    has_twin = "twin_x" in train_d and cfg.lambda_cons > 0
-
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cfg.lr_factor)
+    hist = History()
+    best_state: dict[str, Any] | None = None
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.epochs, desc="train", unit="epoch", leave=False)
-    net.train()
+        bar = tqdm(total=cfg.epochs, desc=desc, unit="epoch", leave=False)
     for epoch in range(cfg.epochs):
-        perm = torch.randperm(n, generator=gen)
-        for s in range(steps_per_epoch):
-            idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            if idx.numel() < 2:
-                continue
-            y = train_d["y"][idx]
-            p = _forward(net, train_d, idx)
-            loss = base(p, y)
-            if cfg.lambda_rank:
-                rank = (losses.pairwise_rank_l1(p, y, gen) if cfg.rank_loss == "sr"
-                        else losses.pairwise_logistic(p, y))
-                loss = loss + cfg.lambda_rank * rank
-            if has_twin:
-                loss = loss + cfg.lambda_cons * losses.consistency_l1(p, _forward(net, train_d, idx, "twin_"))
+        net.train()
+        for batch in batches(epoch):
+            value = loss(batch)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
+            if cfg.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
             opt.step()
             sched.step()
+            hist.steps += 1
         if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
-            score = _score(cfg.select, y_val, to_target(predict_batched(net, val_d)))
-            history.append((epoch, score))
-            if score > best[0]:
-                best = (score, epoch, copy.deepcopy(net.state_dict()))
+            net.eval()
+            score = float(evaluate())
+            hist.scores.append((epoch, score))
+            if hist.best_epoch < 0 or score > hist.best_score:
+                hist.best_epoch, hist.best_score = epoch, score
+                best_state = copy.deepcopy(net.state_dict())
+            elif cfg.patience is not None and len(hist.scores) - 1 - _eval_index(hist) >= cfg.patience:
+                hist.stopped_early = True
+                break
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(val=f"{best[0]:.4f}")
+            bar.set_postfix(val=f"{hist.best_score:.4f}")
     if bar is not None:
         bar.close()
-    if best[2] is not None:
-        net.load_state_dict(best[2])
+    if best_state is not None:
+        net.load_state_dict(best_state)
     net.eval()
-    return {"best_val": best[0], "best_epoch": best[1], "val": history, "steps": total}
+    return hist
+
+
+def _eval_index(hist: History) -> int:
+    """Index in ``hist.scores`` of the best evaluation."""
+    return next(i for i, (e, _) in enumerate(hist.scores) if e == hist.best_epoch)
+
+
+__all__ = ["History", "LoopConfig", "fit_loop"]

@@ -10,7 +10,7 @@ from scipy.stats import kendalltau
 
 from archcast.errors import InvalidInputError, NotFittedError, UnknownNameError
 from archcast.graph import NetGraph, Node
-from archcast.predictors import PREDICTORS, get_predictor, load_builtin_predictors
+from archcast.predictors import create_predictor, list_predictors
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (dst j, src i), NB201 string order
@@ -70,9 +70,9 @@ def nb101_cell(rng: np.random.Generator, name: str) -> NetGraph:
 # small budgets keep each case within a few seconds; one thread, because two spinning OpenMP threads
 # slow down 10x or more when another process shares the 2 cores
 FAST = {
-    "mlp": {"max_epochs": 40, "patience": 10, "num_threads": 1},
-    "gcn": {"max_epochs": 40, "patience": 10, "lr": 2e-3, "num_threads": 1},
-    "nnlp": {"max_epochs": 25, "patience": 8, "hidden": 64, "num_threads": 1},
+    "mlp": {"epochs": 40, "patience": 10, "threads": 1},
+    "gcn": {"epochs": 40, "patience": 10, "lr": 2e-3, "threads": 1},
+    "nnlp": {"epochs": 25, "patience": 8, "hidden": 64, "threads": 1},
     "lgbm": {"n_estimators": 300, "early_stopping_rounds": 30, "n_jobs": 1},
 }
 NAMES = sorted(FAST)
@@ -87,7 +87,7 @@ def data() -> dict[str, tuple[list[NetGraph], np.ndarray]]:
 @pytest.mark.parametrize("name", NAMES)
 def test_baseline_learns_and_is_deterministic(name: str, data) -> None:
     (tg, ty), (vg, vy), (sg, sy) = data["train"], data["val"], data["test"]
-    p = get_predictor(name, seed=3, **FAST[name])
+    p = create_predictor(name, seed=3, **FAST[name])
     with pytest.raises(NotFittedError):
         p.predict(sg)
     assert p.fit(tg, ty, vg, vy) is p
@@ -95,7 +95,7 @@ def test_baseline_learns_and_is_deterministic(name: str, data) -> None:
     assert pred.shape == (len(sg),) and np.all(np.isfinite(pred))
     tau = kendalltau(sy, pred).statistic
     assert tau > 0.5, f"{name}: held-out Kendall tau {tau:.3f}"
-    again = get_predictor(name, seed=3, **FAST[name]).fit(tg, ty, vg, vy).predict(sg)
+    again = create_predictor(name, seed=3, **FAST[name]).fit(tg, ty, vg, vy).predict(sg)
     np.testing.assert_array_equal(pred, again)
 
 
@@ -104,28 +104,27 @@ def test_baseline_other_space_and_checks(name: str) -> None:
     rng = np.random.default_rng(0)
     cells = [nb101_cell(rng, f"c{i}") for i in range(60)]
     y = np.array([len(c.nodes) + 0.1 * rng.normal() for c in cells])
-    hp = FAST[name] if name == "lgbm" else {**FAST[name], "max_epochs": 3}
-    p = get_predictor(name, seed=0, **hp)
+    hp = FAST[name] if name == "lgbm" else {**FAST[name], "epochs": 3}
+    p = create_predictor(name, seed=0, **hp)
     pred = p.fit(cells[:40], y[:40], cells[40:50], y[40:50]).predict(cells[50:])
     assert pred.shape == (10,) and np.all(np.isfinite(pred))
     with pytest.raises(InvalidInputError, match="fitted on space 'nb101'"):
         p.predict([nb201_cell(("none",) * 6)])
     with pytest.raises(InvalidInputError, match="unknown hyper-parameter"):
-        get_predictor(name, bogus=1).fit(cells[:40], y[:40], cells[40:50], y[40:50])
+        create_predictor(name, bogus=1).fit(cells[:40], y[:40], cells[40:50], y[40:50])
     with pytest.raises(InvalidInputError, match="validation"):
-        get_predictor(name).fit(cells[:40], y[:40], cells[40:41], y[40:41])
+        create_predictor(name).fit(cells[:40], y[:40], cells[40:41], y[40:41])
 
 
 def test_registry_and_hparam_errors() -> None:
-    load_builtin_predictors()
-    assert set(NAMES) <= set(PREDICTORS.names())
+    assert set(NAMES) <= set(list_predictors("accuracy"))
     with pytest.raises(UnknownNameError, match="valid: .*gcn.*lgbm.*mlp.*nnlp"):
-        get_predictor("no-such-model")
+        create_predictor("no-such-model")
     graphs, y = synthetic_cells(20, seed=0)
     with pytest.raises(InvalidInputError, match="select='auc' is not one of"):
-        get_predictor("mlp", select="auc").fit(graphs[:10], y[:10], graphs[10:], y[10:])
-    with pytest.raises(InvalidInputError, match="max_epochs=0 must be"):
-        get_predictor("gcn", max_epochs=0).fit(graphs[:10], y[:10], graphs[10:], y[10:])
+        create_predictor("mlp", select="auc").fit(graphs[:10], y[:10], graphs[10:], y[10:])
+    with pytest.raises(InvalidInputError, match="epochs=0 must be"):
+        create_predictor("gcn", epochs=0).fit(graphs[:10], y[:10], graphs[10:], y[10:])
 
 
 def test_torch_fit_leaves_global_state_alone() -> None:
@@ -133,14 +132,14 @@ def test_torch_fit_leaves_global_state_alone() -> None:
 
     graphs, y = synthetic_cells(40, seed=0)
     threads, rng_state = torch.get_num_threads(), torch.random.get_rng_state()
-    get_predictor("mlp", max_epochs=2, num_threads=1).fit(graphs[:30], y[:30], graphs[30:], y[30:])
+    create_predictor("mlp", epochs=2, threads=1).fit(graphs[:30], y[:30], graphs[30:], y[30:])
     assert torch.get_num_threads() == threads
     assert torch.equal(torch.random.get_rng_state(), rng_state)
 
 
 def test_path_encoding_counts_nb201_paths() -> None:
-    from archcast.predictors._cell_features import encode_cells
-    from archcast.predictors.trees import cell_paths, path_encoding
+    from archcast.tokenizer.cell_features import encode_cells
+    from archcast.predictors.accuracy.lgbm import cell_paths, path_encoding
 
     g = nb201_cell(("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"))
     (paths,) = cell_paths(encode_cells([g]))

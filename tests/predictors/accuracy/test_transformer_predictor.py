@@ -7,8 +7,9 @@ import pytest
 
 from archcast.errors import CheckpointError, InvalidInputError, NotFittedError
 from archcast.frontends.cells import nb201_graph, nb201_string
-from archcast.predictors import get_predictor
-from archcast.predictors.transformer import TransformerPredictor, cell_tokens, live_nodes, relabel
+from archcast.predictors import create_predictor
+from archcast.predictors.accuracy.transformer import TransformerPredictor
+from archcast.tokenizer.cell_features import cell_tokens, live_nodes, relabel
 from archcast.tokenizer.cell import cell_arrays
 
 TINY = dict(epochs=3, width=16, n_blocks=2, ffn_groups=4, fc_hidden=16, batch_size=16, ensemble=2)
@@ -26,7 +27,7 @@ def _cells(n, seed=0):
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     g, y = _cells(120)
-    p = get_predictor("archcast", seed=0, **TINY).fit(g[:80], y[:80], g[80:100], y[80:100])
+    p = create_predictor("archcast", seed=0, **TINY).fit(g[:80], y[:80], g[80:100], y[80:100])
     return p, g, y
 
 
@@ -65,14 +66,14 @@ def test_missing_or_corrupt_checkpoint(tmp_path):
 def test_unfitted_and_bad_hparams():
     g, y = _cells(10)
     with pytest.raises(NotFittedError):
-        get_predictor("narformer-v2").predict(g)
+        create_predictor("narformer-v2").predict(g)
     with pytest.raises(InvalidInputError, match="unknown hyper-parameter"):
-        get_predictor("archcast", widht=3).fit(g[:6], y[:6], g[6:], y[6:])
+        create_predictor("archcast", widht=3).fit(g[:6], y[:6], g[6:], y[6:])
 
 
 def test_narformer_v2_preset_trains(fitted):
     g, y = _cells(60, seed=1)
-    p = get_predictor("narformer-v2", seed=1, epochs=2, width=16, ffn_groups=4, fc_hidden=16,
+    p = create_predictor("narformer-v2", seed=1, epochs=2, width=16, ffn_groups=4, fc_hidden=16,
                       n_blocks=2, batch_size=8).fit(g[:40], y[:40], g[40:50], y[40:50])
     out = p.predict(g[50:])
     assert out.shape == (10,) and np.all(out > 0)

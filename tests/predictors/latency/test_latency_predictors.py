@@ -11,9 +11,10 @@ import torch
 
 from archcast.errors import CheckpointError, InvalidInputError
 from archcast.frontends.onnx import load_onnx
-from archcast.latency import features as F_
-from archcast.latency.model import graph_logsumexp
-from archcast.latency.predictors import LATENCY_PREDICTORS, ArchcastLatency, get_latency_predictor
+from archcast.tokenizer import batching as F_
+from archcast.models.latency_net import graph_logsumexp
+from archcast.predictors import create_predictor, list_predictors
+from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.zoo import export_sample, get_family
 
 torch.set_num_threads(1)
@@ -38,9 +39,9 @@ def data():
 
 def test_every_registered_predictor_trains_and_predicts(data):
     graphs, y = data
-    assert set(LATENCY_PREDICTORS.names()) == set(TINY)
+    assert set(list_predictors("latency")) == set(TINY)
     for name, hp in TINY.items():
-        p = get_latency_predictor(name, seed=0, **hp).fit(graphs[:9], y[:9], graphs[9:], y[9:])
+        p = create_predictor(name, task="latency", seed=0, **hp).fit(graphs[:9], y[:9], graphs[9:], y[9:])
         out = p.predict(graphs)
         assert out.shape == (len(graphs),) and np.all(np.isfinite(out)) and np.all(out > 0), name
 
@@ -50,24 +51,24 @@ def test_linear_baselines_recover_exact_relations(data):
     f = np.array([g.flops for g in graphs], dtype=float)
     m = np.array([g.memory_bytes for g in graphs], dtype=float)
     y = 0.1 + 2.0 * f / 1e9 + 0.5 * m / 1e6
-    p = get_latency_predictor("flops-mem-linear").fit(graphs, y, graphs[:2], y[:2])
+    p = create_predictor("flops-mem-linear", task="latency").fit(graphs, y, graphs[:2], y[:2])
     np.testing.assert_allclose(p.predict(graphs), y, rtol=1e-6)
     y2 = 3.0 * (1 + f) ** 0.7
-    p = get_latency_predictor("flops-linear").fit(graphs, y2, graphs[:2], y2[:2])
+    p = create_predictor("flops-linear", task="latency").fit(graphs, y2, graphs[:2], y2[:2])
     np.testing.assert_allclose(p.predict(graphs), y2, rtol=1e-6)
 
 
 def test_bad_input(data):
     graphs, y = data
     with pytest.raises(InvalidInputError, match="unknown hyper-parameter"):
-        get_latency_predictor("archcast", widht=3)
+        create_predictor("archcast", task="latency", widht=3).fit(graphs, y, graphs[:2], y[:2])
     with pytest.raises(InvalidInputError, match="positive"):
-        get_latency_predictor("flops-linear").fit(graphs[:3], np.array([1.0, 0.0, 2.0]), graphs[:2], y[:2])
+        create_predictor("flops-linear", task="latency").fit(graphs[:3], np.array([1.0, 0.0, 2.0]), graphs[:2], y[:2])
     from archcast.frontends.cells import nb201_graph
 
     cell = nb201_graph("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|")
     with pytest.raises(InvalidInputError, match="whole-network"):
-        get_latency_predictor("gbdt").fit([cell, cell], np.ones(2), [cell, cell], np.ones(2))
+        create_predictor("gbdt", task="latency").fit([cell, cell], np.ones(2), [cell, cell], np.ones(2))
 
 
 def test_graph_logsumexp_matches_torch():

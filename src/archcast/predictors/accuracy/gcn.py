@@ -3,7 +3,7 @@
 Each layer is ``H <- ReLU(Â · H · W)`` with ``Â = D^-1/2 (A + Aᵀ + I) D^-1/2`` over the real
 nodes (information flows both ways along edges; padding rows/columns stay zero). Node features
 are op one-hots; the readout is the mean over real nodes, then an MLP head. Adam + weight decay
-on z-scored targets, epoch chosen on the validation split (:mod:`._torch_fit`).
+on z-scored targets, epoch chosen on the validation split (:mod:`.torch_cell`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from archcast.graph.spaces import SearchSpace
-from archcast.predictors._torch_fit import TorchCellPredictor
-from archcast.predictors.base import PREDICTORS
+from archcast.models.gcn import CellGCN
+from archcast.predictors.accuracy.torch_cell import TorchCellPredictor
+from archcast.predictors.base import register_predictor
 from archcast.tokenizer.cell import CellArrays
 
 
@@ -30,24 +31,7 @@ def normalized_adjacency(adj: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return a * inv[:, :, None] * inv[:, None, :]
 
 
-class _GCN(nn.Module):
-    def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float) -> None:
-        super().__init__()
-        dims = [in_dim] + [hidden] * layers
-        self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-    def forward(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x, a, m = batch  # x [B, N, V] one-hot, a [B, N, N] normalised, m [B, N] float mask
-        h = x
-        for lin in self.lins:
-            h = self.drop(torch.relu(a @ lin(h)))  # padding rows of a are 0 -> padded h stays 0
-        pooled = (h * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0)  # [B, H]
-        return self.head(pooled).squeeze(-1)
-
-
-@PREDICTORS.register("gcn")
+@register_predictor("accuracy", "gcn")
 class GCNPredictor(TorchCellPredictor):
     """BRP-NAS-style GCN baseline; extra hyper-parameters ``hidden``, ``layers``, ``dropout``."""
 
@@ -60,7 +44,7 @@ class GCNPredictor(TorchCellPredictor):
         "lr": 1e-3,  # BRP-NAS trains at ~3.5e-4 for many more epochs; 1e-3 converges within a 60 s CPU budget
         "weight_decay": 1e-4,
         "batch_size": 64,
-        "max_epochs": 300,
+        "epochs": 300,
         "patience": 40,
     }
 
@@ -76,4 +60,4 @@ class GCNPredictor(TorchCellPredictor):
         return tuple(f[i] for f in feats)
 
     def _build(self, space: SearchSpace, hp: dict[str, Any]) -> nn.Module:
-        return _GCN(len(space.vocabulary), hp["hidden"], hp["layers"], hp["dropout"])
+        return CellGCN(len(space.vocabulary), hp["hidden"], hp["layers"], hp["dropout"])

@@ -15,10 +15,10 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from archcast.graph import NetGraph
-from archcast.predictors._cell_features import adjacency_encoding, encode_cells, op_counts
-from archcast.predictors._torch_fit import ZScore, check_val, resolve_hparams
-from archcast.predictors.base import PREDICTORS, Predictor, check_xy
+from archcast.predictors.accuracy.torch_cell import ZScore
+from archcast.predictors.base import Predictor, register_predictor
 from archcast.tokenizer.cell import CellArrays, space_of
+from archcast.tokenizer.cell_features import adjacency_encoding, encode_cells, op_counts
 
 Path = tuple[str, ...]  # op types of the nodes strictly between input and output
 
@@ -55,7 +55,7 @@ def path_encoding(paths: Sequence[Counter[Path]], vocabulary: Sequence[Path]) ->
     return out
 
 
-@PREDICTORS.register("lgbm")
+@register_predictor("accuracy", "lgbm")
 class LGBMPredictor(Predictor):
     """LightGBM on adjacency + op-count + path features.
 
@@ -85,18 +85,10 @@ class LGBMPredictor(Predictor):
             [adjacency_encoding(arrays), op_counts(arrays), path_encoding(cell_paths(arrays), vocabulary)], axis=1
         )
 
-    def fit(
-        self,
-        graphs: Sequence[NetGraph],
-        y: np.ndarray,
-        val_graphs: Sequence[NetGraph],
-        val_y: np.ndarray,
-    ) -> "LGBMPredictor":
+    def _fit(self, graphs, y, val_graphs, val_y, init_from) -> None:
         import lightgbm as lgb
 
-        hp = resolve_hparams(self.name, self.DEFAULTS, self.hparams)
-        y = check_xy(graphs, y)
-        val_y = check_val(val_graphs, val_y)
+        hp = self.hparams_
         space = space_of(list(graphs) + list(val_graphs))
         tr = encode_cells(graphs, space)
         vocabulary = sorted(set().union(*cell_paths(tr)))
@@ -113,9 +105,8 @@ class LGBMPredictor(Predictor):
             valid_sets=[lgb.Dataset(val_x, zs.transform(val_y), reference=train_set)],
             callbacks=[lgb.early_stopping(hp["early_stopping_rounds"], first_metric_only=True, verbose=False)],
         )
-        self.model_, self.space_, self.paths_, self.zscore_, self.hparams_ = booster, space, vocabulary, zs, hp
+        self.model_, self.space_, self.paths_, self.zscore_ = booster, space, vocabulary, zs
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
-        return self
 
     def _predict(self, graphs: Sequence[NetGraph]) -> np.ndarray:
         x = self._matrix(encode_cells(graphs, self.space_), self.paths_)

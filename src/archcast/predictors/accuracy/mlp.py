@@ -1,8 +1,8 @@
 """``"mlp"``: an MLP on the BANANAS-style adjacency encoding of a cell.
 
 Input = strictly-upper-triangular adjacency ‖ per-position op one-hot
-(:func:`~archcast.predictors._cell_features.adjacency_encoding`), 3 hidden ReLU layers, one output;
-Adam + MSE on z-scored targets, epoch chosen on the validation split (:mod:`._torch_fit`).
+(:func:`~archcast.tokenizer.cell_features.adjacency_encoding`), 3 hidden ReLU layers, one output;
+Adam + MSE on z-scored targets, epoch chosen on the validation split (:mod:`.torch_cell`).
 """
 
 from __future__ import annotations
@@ -14,27 +14,14 @@ import torch
 from torch import nn
 
 from archcast.graph.spaces import SearchSpace
-from archcast.predictors._cell_features import adjacency_encoding
-from archcast.predictors._torch_fit import TorchCellPredictor
-from archcast.predictors.base import PREDICTORS
+from archcast.models.mlp import CellMLP
+from archcast.predictors.accuracy.torch_cell import TorchCellPredictor
+from archcast.predictors.base import register_predictor
 from archcast.tokenizer.cell import CellArrays
+from archcast.tokenizer.cell_features import adjacency_encoding
 
 
-class _MLP(nn.Module):
-    def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float) -> None:
-        super().__init__()
-        mods: list[nn.Module] = []
-        d = in_dim
-        for _ in range(layers):
-            mods += [nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout)]
-            d = hidden
-        self.net = nn.Sequential(*mods, nn.Linear(d, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
-        return self.net(x).squeeze(-1)
-
-
-@PREDICTORS.register("mlp")
+@register_predictor("accuracy", "mlp")
 class MLPPredictor(TorchCellPredictor):
     """MLP cell-accuracy baseline; extra hyper-parameters ``hidden``, ``layers``, ``dropout``."""
 
@@ -45,7 +32,7 @@ class MLPPredictor(TorchCellPredictor):
         "layers": 3,
         "dropout": 0.0,
         "weight_decay": 1e-4,
-        "max_epochs": 300,
+        "epochs": 300,
         "patience": 30,
     }
 
@@ -57,4 +44,4 @@ class MLPPredictor(TorchCellPredictor):
 
     def _build(self, space: SearchSpace, hp: dict[str, Any]) -> nn.Module:
         n, v = space.max_nodes, len(space.vocabulary)
-        return _MLP(n * (n - 1) // 2 + n * v, hp["hidden"], hp["layers"], hp["dropout"])
+        return CellMLP(n * (n - 1) // 2 + n * v, hp["hidden"], hp["layers"], hp["dropout"])

@@ -3,7 +3,7 @@
 Each cell becomes a :class:`torch_geometric.data.Data` (node features = op one-hot, edges made
 undirected); two ``SAGEConv`` layers with ReLU, a sum (``global_add_pool``) or mean readout, and an
 MLP head. Mini-batches are collated with ``Batch.from_data_list``. Adam + MSE on z-scored targets,
-epoch chosen on the validation split (:mod:`._torch_fit`).
+epoch chosen on the validation split (:mod:`.torch_cell`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import SAGEConv, global_add_pool, global_mean_pool
 
 from archcast.graph.spaces import SearchSpace
-from archcast.predictors._torch_fit import TorchCellPredictor
-from archcast.predictors.base import PREDICTORS
+from archcast.models.sage import CellSAGE
+from archcast.predictors.accuracy.torch_cell import TorchCellPredictor
+from archcast.predictors.base import register_predictor
 from archcast.tokenizer.cell import CellArrays
 
 READOUTS = ("sum", "mean")
@@ -36,22 +36,7 @@ def cell_data(arrays: CellArrays) -> list[Data]:
     return out
 
 
-class _SAGE(nn.Module):
-    def __init__(self, in_dim: int, hidden: int, readout: str, dropout: float) -> None:
-        super().__init__()
-        self.conv1 = SAGEConv(in_dim, hidden)
-        self.conv2 = SAGEConv(hidden, hidden)
-        self.pool = global_add_pool if readout == "sum" else global_mean_pool
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-    def forward(self, b: Batch) -> torch.Tensor:  # b.x [n_total, V] -> [num_graphs]
-        h = self.drop(torch.relu(self.conv1(b.x, b.edge_index)))
-        h = self.drop(torch.relu(self.conv2(h, b.edge_index)))
-        return self.head(self.pool(h, b.batch, size=b.num_graphs)).squeeze(-1)
-
-
-@PREDICTORS.register("nnlp")
+@register_predictor("accuracy", "nnlp")
 class NNLPPredictor(TorchCellPredictor):
     """Two-layer GraphSAGE baseline; extra hyper-parameters ``hidden``, ``readout``
     (``"sum"``/``"mean"``), ``dropout``."""
@@ -63,7 +48,7 @@ class NNLPPredictor(TorchCellPredictor):
         "readout": "sum",
         "dropout": 0.0,
         "weight_decay": 1e-4,
-        "max_epochs": 200,
+        "epochs": 200,
         "patience": 30,
     }
     CHOICES: ClassVar[dict[str, Sequence[Any]]] = {**TorchCellPredictor.CHOICES, "readout": READOUTS}
@@ -75,4 +60,4 @@ class NNLPPredictor(TorchCellPredictor):
         return Batch.from_data_list([feats[i] for i in idx])
 
     def _build(self, space: SearchSpace, hp: dict[str, Any]) -> nn.Module:
-        return _SAGE(len(space.vocabulary), hp["hidden"], hp["readout"], hp["dropout"])
+        return CellSAGE(len(space.vocabulary), hp["hidden"], hp["readout"], hp["dropout"])

@@ -20,7 +20,8 @@ sum readout with graph-level features.
 
 from __future__ import annotations
 
-import json
+import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -29,11 +30,14 @@ import numpy as np
 from archcast.errors import CheckpointError, InvalidInputError
 from archcast.graph import NetGraph
 from archcast.graph.spaces import SPACES
-from archcast.predictors.base import PREDICTORS, Predictor, check_xy
-from archcast.tokenizer.cell import CellArrays, cell_arrays, space_of
-from archcast.tokenizer.encoding import nerf_code
-
-CELL_TOKENIZER_VERSION = "cell-1"
+from archcast.predictors.base import Predictor, check_hparams, register_predictor
+from archcast.tokenizer.cell import cell_arrays, space_of
+from archcast.tokenizer.cell_features import (
+    CELL_TOKENIZER_VERSION,
+    cell_tokens,
+    relabel,
+    vocabulary_fingerprint,
+)
 
 # name -> (token style, NetConfig overrides, TrainConfig overrides, ensemble size, tta)
 PRESETS: dict[str, dict[str, Any]] = {
@@ -62,96 +66,129 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# --------------------------------------------------------------------------- cell features
-def _reach(adj: np.ndarray) -> np.ndarray:
-    """Transitive closure with self: ``[B, N, N]`` bool, r[b,i,j] = j reachable from i."""
-    n = adj.shape[-1]
-    r = np.broadcast_to(np.eye(n, dtype=bool), adj.shape).copy()
-    a = adj > 0
-    for _ in range(n):
-        nxt = r | (np.einsum("bij,bjk->bik", r.astype(np.float32), a.astype(np.float32)) > 0)
-        if np.array_equal(nxt, r):
-            break
-        r = nxt
-    return r
-
-
-def live_nodes(arr: CellArrays) -> np.ndarray:
-    """``[B, N]`` bool: node lies on an input->output path (``none`` ops block the path)."""
-    voc = arr.space.vocabulary
-    adj = arr.adj.copy()
-    if "none" in voc:
-        dead = arr.op_ids == voc.index("none") + 1
-        adj[dead, :] = 0.0
-        adj = np.where(dead[:, None, :], 0.0, adj)
-    r = _reach(adj)
-    inp = arr.op_ids == voc.index("input") + 1
-    out = arr.op_ids == voc.index("output") + 1
-    from_in = np.einsum("bi,bij->bj", inp.astype(np.float32), r.astype(np.float32)) > 0
-    to_out = np.einsum("bij,bj->bi", r.astype(np.float32), out.astype(np.float32)) > 0
-    return from_in & to_out & arr.mask
-
-
-def relabel(arr: CellArrays, rng: np.random.Generator) -> CellArrays:
-    """An isomorphic copy of every cell: nodes re-listed in another random topological order
-    (input stays first, output last). Same graph, different node indices."""
-    b, n = arr.op_ids.shape
-    ops = np.zeros_like(arr.op_ids)
-    adj = np.zeros_like(arr.adj)
-    for k in range(b):
-        m = int(arr.mask[k].sum())
-        a = arr.adj[k, :m, :m] > 0
-        indeg = a.sum(0).astype(int)
-        ready = [i for i in range(m) if indeg[i] == 0]
-        order: list[int] = []
-        while ready:
-            # keep the output (last listed node) for last when something else is ready
-            cand = [i for i in ready if i != m - 1] or ready
-            i = cand[int(rng.integers(len(cand)))]
-            ready.remove(i)
-            order.append(i)
-            for j in np.nonzero(a[i])[0]:
-                indeg[j] -= 1
-                if indeg[j] == 0:
-                    ready.append(int(j))
-        perm = np.asarray(order)
-        ops[k, :m] = arr.op_ids[k, perm]
-        adj[k, :m, :m] = arr.adj[k][np.ix_(perm, perm)]
-    return CellArrays(ops, adj, arr.mask.copy(), arr.space)
-
-
-def cell_tokens(arr: CellArrays, style: str) -> np.ndarray:
-    """Token features ``[B, N, d]`` float32 (zeros on padding)."""
-    b, n = arr.op_ids.shape
-    pos = np.broadcast_to(np.arange(n), (b, n))
-    if style == "reference":
-        tok = np.concatenate([nerf_code(arr.op_ids - 1, 32), nerf_code(pos, 32)], axis=-1)
-    elif style == "archcast":
-        v = len(arr.space.vocabulary)
-        tok = np.concatenate(
-            [arr.one_hot(), np.eye(n, dtype=np.float32)[pos], live_nodes(arr)[..., None].astype(np.float32)],
-            axis=-1,
-        )
-        assert tok.shape[-1] == v + n + 1
-    else:
-        raise InvalidInputError(f"cell token style {style!r} is not one of ('reference', 'archcast')")
-    return (tok * arr.mask[..., None]).astype(np.float32)
-
-
 # --------------------------------------------------------------------------- predictor
+LOSSES = ("rel_mse", "mse")
+RANK_LOSSES = ("sr", "logistic")
+SELECT = ("kendall_tau", "mape")
+
+
+@dataclass
+class TrainConfig:
+    """The cell transformers' optimisation recipe (saved in checkpoints as ``train``).
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: graphs per step.
+        lr: peak Adam learning rate (linear warm-up over ``warmup`` of the steps, then linear decay).
+        weight_decay: AdamW decoupled weight decay (0 = plain Adam, as the reference).
+        loss: ``rel_mse`` (``(p/y-1)^2``, reference) or ``mse`` (on standardised targets).
+        lambda_rank, rank_loss: weight and kind of the ranking term (``sr``: reference pairwise L1;
+            ``logistic``: all-pairs logistic).
+        lambda_cons: weight of the consistency L1 between a cell and its relabelled copy.
+        eval_every: validate every this many epochs (and after the last).
+        select: validation metric that picks the kept weights.
+    """
+
+    epochs: int = 200
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: float = 0.1
+    loss: str = "rel_mse"
+    lambda_rank: float = 0.0
+    rank_loss: str = "sr"
+    lambda_cons: float = 0.0
+    eval_every: int = 1
+    select: str = "kendall_tau"
+
+    def __post_init__(self) -> None:
+        for name, val, allowed in (("loss", self.loss, LOSSES), ("rank_loss", self.rank_loss, RANK_LOSSES),
+                                   ("select", self.select, SELECT)):
+            if val not in allowed:
+                raise InvalidInputError(f"{name}={val!r} is not one of {allowed}")
+        for name in ("epochs", "batch_size", "eval_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"{name}={v!r} must be an integer >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _forward(net: Any, d: dict[str, Any], idx: Any, prefix: str = "") -> Any:
+    return net(d[prefix + "x"][idx], d[prefix + "adj"][idx], d[prefix + "mask"][idx], None)
+
+
+def predict_batched(net: Any, d: dict[str, Any], batch_size: int = 1024) -> np.ndarray:
+    """Model outputs for every sample of ``d`` (eval mode), as float64 numpy."""
+    import torch
+
+    was = net.training
+    net.eval()
+    with torch.inference_mode():
+        out = [_forward(net, d, slice(i, i + batch_size)) for i in range(0, d["x"].shape[0], batch_size)]
+    net.train(was)
+    return torch.cat(out).double().numpy()
+
+
+def train_cells(net: Any, tr: dict[str, Any], va: dict[str, Any], cfg: TrainConfig, *, seed: int,
+                to_target: Any, progress: bool = False) -> dict[str, Any]:
+    """Train ``net`` on padded cell batches with :func:`archcast.train.loop.fit_loop`: the base loss,
+    the ranking and consistency terms; keep the epoch with the best validation score."""
+    import torch
+
+    from archcast import metrics
+    from archcast.train import losses
+    from archcast.train.loop import LoopConfig, fit_loop
+
+    gen = torch.Generator().manual_seed(seed)
+    n = tr["x"].shape[0]
+    steps = max(1, math.ceil(n / cfg.batch_size))
+    base = losses.relative_mse if cfg.loss == "rel_mse" else (lambda p, t: ((p - t) ** 2).mean())
+    has_twin = "twin_x" in tr and cfg.lambda_cons > 0
+    y_val = va["y"].double().numpy()
+
+    def batches(_epoch: int):
+        perm = torch.randperm(n, generator=gen)
+        for s in range(steps):
+            idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            if idx.numel() >= 2:
+                yield idx
+
+    def loss(idx):
+        y, p = tr["y"][idx], _forward(net, tr, idx)
+        value = base(p, y)
+        if cfg.lambda_rank:
+            rank = losses.pairwise_rank_l1(p, y, gen) if cfg.rank_loss == "sr" else losses.pairwise_logistic(p, y)
+            value = value + cfg.lambda_rank * rank
+        if has_twin:
+            value = value + cfg.lambda_cons * losses.consistency_l1(p, _forward(net, tr, idx, "twin_"))
+        return value
+
+    def evaluate() -> float:
+        p = to_target(predict_batched(net, va))
+        return metrics.kendall_tau(y_val, p) if cfg.select == "kendall_tau" else -metrics.mape(y_val, p)
+
+    loop = LoopConfig(epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                      optimizer="adamw" if cfg.weight_decay else "adam", warmup=cfg.warmup,
+                      eval_every=cfg.eval_every, steps_per_epoch=steps)
+    return fit_loop(net, batches, loss, evaluate, loop, progress=progress).to_dict()
+
+
 class TransformerPredictor(Predictor):
     """Shared implementation; subclasses fix ``name`` (the preset).
 
     Hyper-parameters: ``epochs``, ``batch_size``, ``lr``, ... override the preset's TrainConfig;
-    ``width``, ``n_blocks``, ... override its NetConfig; ``ensemble`` and ``tta`` too.
+    ``width``, ``n_blocks``, ... override its NetConfig; ``ensemble``, ``tta``, ``threads`` and
+    ``progress`` too.
     """
 
     name: ClassVar[str] = ""
+    OTHER_KNOBS: ClassVar[dict[str, Any]] = {"ensemble": 1, "tta": False, "threads": 1, "progress": False}
 
     # -- config
     def _preset(self, kind: str) -> dict[str, Any]:
         from archcast.models.narformer import NetConfig
-        from archcast.train.loop import TrainConfig
 
         try:
             p = PRESETS[self.name][kind]
@@ -159,16 +196,19 @@ class TransformerPredictor(Predictor):
             raise InvalidInputError(f"predictor {self.name!r} has no preset for {kind!r} graphs") from None
         net_keys = set(NetConfig.__dataclass_fields__) - {"d_in"}
         train_keys = set(TrainConfig.__dataclass_fields__)
-        unknown = set(self.hparams) - net_keys - train_keys - {"ensemble", "tta", "progress", "threads"}
-        if unknown:
-            raise InvalidInputError(
-                f"unknown hyper-parameter(s) {sorted(unknown)} for {self.name!r}; valid: {sorted(net_keys | train_keys | {'ensemble', 'tta'})}"
-            )
+        defaults = {**{k: None for k in net_keys}, **p["net"], **TrainConfig().to_dict(),
+                    **p["train"], **self.OTHER_KNOBS, "ensemble": p["ensemble"], "tta": p["tta"]}
+        hp = check_hparams(self.name, {k: v for k, v in defaults.items() if v is not None},
+                           {k: v for k, v in self.hparams.items() if k not in defaults or defaults[k] is not None},
+                           {"loss": LOSSES, "rank_loss": RANK_LOSSES, "select": SELECT})
+        hp.update({k: v for k, v in self.hparams.items() if k in defaults and defaults[k] is None})
         net = {**p["net"], **{k: v for k, v in self.hparams.items() if k in net_keys}}
         tr = TrainConfig(**{**p["train"], **{k: v for k, v in self.hparams.items() if k in train_keys}})
-        return {"style": p["style"], "net": net, "train": tr,
-                "ensemble": int(self.hparams.get("ensemble", p["ensemble"])),
-                "tta": bool(self.hparams.get("tta", p["tta"]))}
+        return {"style": p["style"], "net": net, "train": tr, "ensemble": int(hp["ensemble"]),
+                "tta": bool(hp["tta"]), "threads": hp["threads"], "progress": bool(hp["progress"])}
+
+    def _resolve_hparams(self) -> dict[str, Any]:
+        return dict(self.hparams)  # checked per graph kind in _preset (the preset holds the defaults)
 
     # -- featurisation
     def _featurize(self, graphs: Sequence[NetGraph], *, twin: bool = False, seed: int = 0) -> dict[str, Any]:
@@ -200,54 +240,51 @@ class TransformerPredictor(Predictor):
         return p * self.y_scale_ + self.y_mean_
 
     # -- API
-    def fit(self, graphs, y, val_graphs, val_y) -> "TransformerPredictor":
-        from archcast.train.loop import torch_threads
-
-        with torch_threads(self.hparams.get("threads", 1)):
-            return self._fit(graphs, y, val_graphs, val_y)
-
-    def _fit(self, graphs, y, val_graphs, val_y) -> "TransformerPredictor":
+    def _fit(self, graphs, y, val_graphs, val_y, init_from) -> None:
         import torch
 
+        from archcast._torch import torch_threads
         from archcast.models.narformer import NARFormerNet, NetConfig
-        from archcast.train.loop import train
 
-        y = check_xy(graphs, y)
-        val_y = check_xy(val_graphs, val_y, "validation")
         preset = self._preset(graphs[0].kind)
-        self.space_ = space_of(list(graphs) + list(val_graphs)).name
-        self.style_ = preset["style"]
-        self.train_cfg_ = preset["train"]
-        self.tta_ = preset["tta"]
-        if self.train_cfg_.loss == "rel_mse":
-            if np.any(y <= 0):
-                raise InvalidInputError("relative-error loss needs positive targets")
-            self.y_mean_, self.y_scale_ = 0.0, float(np.mean(y))
-        else:
-            self.y_mean_, self.y_scale_ = float(np.mean(y)), float(np.std(y) or 1.0)
-        torch.manual_seed(self.seed)
-        tr = self._featurize(graphs, twin=self.train_cfg_.lambda_cons > 0, seed=self.seed)
-        tr["y"] = torch.tensor(self._to_model(y), dtype=torch.float32)
-        va = self._featurize(val_graphs)
-        va["y"] = torch.tensor(val_y, dtype=torch.float32)
-        self.net_cfg_ = NetConfig(d_in=tr["x"].shape[-1], **preset["net"])
-        self.members_ = []
-        self.history_ = []
-        for m in range(preset["ensemble"]):
-            torch.manual_seed(self.seed * 1000 + m)
-            net = NARFormerNet(self.net_cfg_)
-            hist = train(net, tr, va, self.train_cfg_, seed=self.seed * 1000 + m,
-                         to_target=self._to_target, progress=bool(self.hparams.get("progress", False)))
-            self.members_.append(net)
-            self.history_.append(hist)
-        return self
+        with torch_threads(preset["threads"]):
+            self.space_ = space_of(list(graphs) + list(val_graphs)).name
+            self.style_ = preset["style"]
+            self.train_cfg_ = preset["train"]
+            self.tta_ = preset["tta"]
+            self.threads_ = preset["threads"]
+            if self.train_cfg_.loss == "rel_mse":
+                if np.any(y <= 0):
+                    raise InvalidInputError("relative-error loss needs positive targets")
+                self.y_mean_, self.y_scale_ = 0.0, float(np.mean(y))
+            else:
+                self.y_mean_, self.y_scale_ = float(np.mean(y)), float(np.std(y) or 1.0)
+            torch.manual_seed(self.seed)
+            tr = self._featurize(graphs, twin=self.train_cfg_.lambda_cons > 0, seed=self.seed)
+            tr["y"] = torch.tensor(self._to_model(y), dtype=torch.float32)
+            va = self._featurize(val_graphs)
+            va["y"] = torch.tensor(val_y, dtype=torch.float32)
+            self.net_cfg_ = NetConfig(d_in=tr["x"].shape[-1], **preset["net"])
+            members, history = [], []
+            for m in range(preset["ensemble"]):
+                torch.manual_seed(self.seed * 1000 + m)
+                net = NARFormerNet(self.net_cfg_)
+                if init_from is not None:
+                    net.load_state_dict(init_from.members_[m % len(init_from.members_)].state_dict())
+                history.append(train_cells(net, tr, va, self.train_cfg_, seed=self.seed * 1000 + m,
+                                           to_target=self._to_target, progress=preset["progress"]))
+                members.append(net)
+            self.members_, self.history_ = members, history
 
     def predict_members(self, graphs: Sequence[NetGraph]) -> np.ndarray:
         """``[members, len(graphs)]`` predictions in target units (with test-time averaging over
         the relabelled copy when the preset uses it)."""
-        from archcast.train.loop import predict_batched, torch_threads
+        from archcast._torch import torch_threads
+        from archcast.errors import NotFittedError
 
-        with torch_threads(self.hparams.get("threads", 1)):
+        if not self.is_fitted():
+            raise NotFittedError(f"predictor {self.name!r} is not fitted: call fit() or load a checkpoint first")
+        with torch_threads(getattr(self, "threads_", 1)):
             views = [self._featurize(graphs)]
             if self.tta_:
                 tw = self._featurize(graphs, twin=True, seed=12345)
@@ -287,23 +324,21 @@ class TransformerPredictor(Predictor):
     @classmethod
     def load(cls, directory: str | Path) -> "TransformerPredictor":
         """Rebuild a fitted predictor from a checkpoint; refuses other tokenizer versions."""
-        import torch
 
         from archcast.models.narformer import NARFormerNet, NetConfig
         from archcast.train.checkpoint import load_checkpoint, read_config
-        from archcast.train.loop import TrainConfig
 
         cfg = read_config(directory)
         name = cfg.get("predictor")
-        klass = PREDICTORS.get(name) if name in PREDICTORS else None
-        if klass is None or not issubclass(klass, TransformerPredictor):
+        klass = {"narformer-v2": NARFormerV2Predictor, "archcast": ArchcastPredictor}.get(name)
+        if klass is None or cfg.get("task", "accuracy") != "accuracy":
             raise CheckpointError(f"checkpoint {str(directory)!r} holds predictor {name!r}, not a transformer predictor")
         style = cfg["tokenizer"].split(":", 1)[1]
         tensors, cfg = load_checkpoint(directory, expect={
             "tokenizer_version": CELL_TOKENIZER_VERSION,
             "vocabulary_fingerprint": vocabulary_fingerprint(cfg["space"], style),
         })
-        self = klass(task=cfg["task"], seed=cfg["seed"])
+        self = klass(seed=cfg["seed"])
         self.space_, self.style_, self.tta_ = cfg["space"], style, cfg["tta"]
         self.train_cfg_ = TrainConfig(**cfg["train"])
         self.net_cfg_ = NetConfig(**cfg["net"])
@@ -318,22 +353,14 @@ class TransformerPredictor(Predictor):
         return self
 
 
-def vocabulary_fingerprint(space: str, style: str) -> str:
-    import hashlib
-
-    sp = SPACES.get(space)
-    blob = json.dumps([CELL_TOKENIZER_VERSION, style, sp.name, list(sp.vocabulary), sp.max_nodes])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-@PREDICTORS.register("narformer-v2")
+@register_predictor("accuracy", "narformer-v2")
 class NARFormerV2Predictor(TransformerPredictor):
     """The faithful NAR-Former V2 configuration (design.md §2)."""
 
     name = "narformer-v2"
 
 
-@PREDICTORS.register("archcast")
+@register_predictor("accuracy", "archcast")
 class ArchcastPredictor(TransformerPredictor):
     """archcast's default: bidirectional, live-path aware, ranking-trained small ensemble."""
 

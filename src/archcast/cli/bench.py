@@ -1,0 +1,179 @@
+"""``archcast bench ...``: every benchmark writes JSON + Markdown + PNG under ``--out``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from archcast.cli.options import help_of, parse_set
+from archcast.errors import InvalidInputError
+
+DEFAULT_DATASET = "datasets/ort-cpu-1t"
+
+
+def cmd_bench_accuracy(args: argparse.Namespace) -> int:
+    from archcast.bench.accuracy import (
+        AccuracyBenchConfig,
+        run_accuracy_bench,
+        write_results,
+    )
+
+    if args.space == "nasbench-graph":
+        datasets = [f"nasbench-graph:{d}" for d in (args.dataset or ["cora"])]
+    else:
+        if args.dataset:
+            raise InvalidInputError("--dataset applies to --space nasbench-graph only")
+        datasets = [args.space]
+    kw = parse_set(args.set)
+    # One thread per process: the stable, fast setting for these small models on 2 cores.
+    import torch
+
+    torch.set_num_threads(args.threads)
+    kw.setdefault("lgbm", {}).setdefault("n_jobs", args.threads)
+    for ds in datasets:
+        cfg = AccuracyBenchConfig(dataset=ds, train_sizes=args.train_size, train_fraction=args.train_frac,
+                                  val_size=args.val_size, seeds=args.seeds, predictors=args.predictors,
+                                  split=args.split, predictor_kw=kw)
+        result = run_accuracy_bench(cfg, progress=not args.no_progress)
+        stem = f"accuracy_{ds.replace(':', '_')}_{args.split}" + (f"_{args.tag}" if args.tag else "")
+        paths = write_results(result, args.out, stem)
+        from archcast.bench.accuracy import markdown
+
+        print(markdown(result))
+        print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    import torch
+
+    from archcast.bench.accuracy import environment
+    from archcast.bench.cell_speed import cell_speed_notes
+
+    torch.set_num_threads(args.threads)
+    numbers, notes = cell_speed_notes(args.checkpoint)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    (out / "speed_nb201.json").write_text(json.dumps({"speed": numbers, "environment": env}, indent=2))
+    text = "\n".join(notes + ["", f"Machine: {env['cpu']} ({env['cpu_count']} cores), torch threads "
+                                   f"{env['torch_threads']}, {env['date_utc']}."]) + "\n"
+    (out / "speed_nb201.md").write_text(text)
+    print(text)
+    return 0
+
+
+def cmd_bench_latency(args: argparse.Namespace) -> int:
+    from archcast.bench.latency import (
+        LatencyBenchConfig,
+        markdown,
+        run_latency_bench,
+        write_results,
+    )
+
+    if not Path(args.dataset).is_dir():
+        raise InvalidInputError(f"data set directory {args.dataset!r} does not exist "
+                                "(archcast dataset export writes one)")
+    cfg = LatencyBenchConfig(dataset=args.dataset, protocols=args.protocol, predictors=args.predictors,
+                             seeds=args.seeds, families=args.families, predictor_kw=parse_set(args.set),
+                             jobs=args.jobs, train_cap=args.train_cap)
+    stem = f"latency_{Path(args.dataset).name}" + (f"_{args.tag}" if args.tag else "")
+    cache = Path(args.out) / "jobs" / f"{stem}.jsonl"
+    result = run_latency_bench(cfg, cache, progress=not args.no_progress)
+    paths = write_results(result, args.out, stem)
+    print(markdown(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+def cmd_bench_adapt(args: argparse.Namespace) -> int:
+    from archcast.bench.adapt import markdown, run_adapt_bench, write
+    from archcast.service.checkpoints import resolve_predictor_dir
+
+    if not Path(args.dataset).is_dir():
+        raise InvalidInputError(f"data set directory {args.dataset!r} does not exist")
+    base = resolve_predictor_dir(args.base_platform, args.base_dir)
+    kw = parse_set(args.set)
+    res = run_adapt_bench(args.dataset, base, budgets=args.budgets, seeds=args.seeds,
+                          scratch_hparams=kw.get("scratch"), fine_tune_kw=kw.get("fine-tune"), jobs=args.jobs)
+    stem = f"adapt_{Path(args.dataset).name}"
+    paths = write(res, args.out, stem)
+    print(markdown(res))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
+    from archcast.bench.latency_speed import markdown, run_speed
+
+    res = run_speed(args.predictor, repeats=args.repeats)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed_latency.json").write_text(json.dumps(res, indent=1))
+    text = markdown(res)
+    (out / "speed_latency.md").write_text(text)
+    print(text)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``bench accuracy|speed|latency|latency-speed|adapt``."""
+    b = sub.add_parser("bench", help="benchmarks (write JSON + Markdown + PNG)")
+    bsub = b.add_subparsers(dest="bench", metavar="BENCH")
+    s = bsub.add_parser("accuracy", help="accuracy prediction on a NAS space, all predictors side by side")
+    s.add_argument("--space", choices=("nb201", "nasbench-graph"), default="nb201")
+    s.add_argument("--dataset", nargs="+", help="NAS-Bench-Graph data set(s), e.g. cora pubmed")
+    s.add_argument("--train-size", type=int, nargs="+", default=[781, 1563])
+    s.add_argument("--train-frac", type=float, help="train on this fraction of the cells instead")
+    s.add_argument("--val-size", type=int, default=200)
+    s.add_argument("--seeds", type=int, default=5)
+    s.add_argument("--predictors", nargs="+", help="subset of registered predictors (default: all)")
+    s.add_argument("--split", choices=("random", "iso"), default="random")
+    s.add_argument("--set", action="append", metavar="PREDICTOR:KEY=VALUE", help="override a hyper-parameter")
+    s.add_argument("--tag", help="suffix for the result file names (e.g. to run train sizes in parallel)")
+    s.add_argument("--threads", type=int, default=1, help="torch/LightGBM threads (default 1)")
+    s.add_argument("--out", default="benchmarks/results")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_bench_accuracy)
+    s = bsub.add_parser("speed", help="cell prediction speed and batched-vs-loop narformer-v2 (NB201)")
+    s.add_argument("--checkpoint", help="checkpoint directory (default: the shipped NB201 predictor)")
+    s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    s.add_argument("--out", default="benchmarks/results")
+    s.set_defaults(func=cmd_bench_speed)
+    bsub_latency(bsub)
+    b.set_defaults(func=help_of(b))
+
+
+def bsub_latency(bsub: Any) -> None:
+    from archcast.bench.latency import DEFAULT_PREDICTORS, PROTOCOLS
+
+    s = bsub.add_parser("latency", help="latency predictors side by side: in-family and leave-one-family-out")
+    s.add_argument("--dataset", default=DEFAULT_DATASET, help=f"measured data set directory (default {DEFAULT_DATASET})")
+    s.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS))
+    s.add_argument("--predictors", nargs="+", default=list(DEFAULT_PREDICTORS))
+    s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--families", nargs="+", help="leave-one-family-out folds to run (default: all)")
+    s.add_argument("--set", action="append", metavar="PREDICTOR:KEY=VALUE", help="override a hyper-parameter")
+    s.add_argument("--train-cap", type=int, help="at most N training models per family (CPU budget)")
+    s.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread each (default 2)")
+    s.add_argument("--tag", help="suffix for result file names")
+    s.add_argument("--out", default="benchmarks/results")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_bench_latency)
+
+    s = bsub.add_parser("latency-speed", help="archcast predict: CLI wall time, in-process, batch, tokenizer")
+    s.add_argument("--predictor", help="predictor directory (default: the shipped ort-cpu-1t one)")
+    s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--out", default="benchmarks/results")
+    s.set_defaults(func=cmd_bench_latency_speed)
+
+    s = bsub.add_parser("adapt", help="error vs number of measurements on a new platform (fine-tune vs scratch)")
+    s.add_argument("--dataset", required=True, help="data set measured on the new platform")
+    s.add_argument("--base-platform", default="ort-cpu-1t")
+    s.add_argument("--base-dir", help="base predictor directory (default: the base platform's)")
+    s.add_argument("--budgets", type=int, nargs="+", default=[10, 20, 50, 100])
+    s.add_argument("--jobs", type=int, default=2, help="seeds run in parallel processes")
+    s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--set", action="append", metavar="scratch|fine-tune:KEY=VALUE",
+                   help="hyper-parameters of the from-scratch predictor or fine_tune() keywords")
+    s.add_argument("--out", default="benchmarks/results")
+    s.set_defaults(func=cmd_bench_adapt)

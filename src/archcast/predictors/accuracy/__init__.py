@@ -1,0 +1,1 @@
+"""Cell accuracy predictors (task ``accuracy``): the NAR-Former V2 transformers and the baselines."""
