@@ -22,7 +22,7 @@ def test_required_op_types_have_specs():
     assert set(REQUIRED) <= set(known_op_types())
     assert known_op_types() == sorted(known_op_types())
     assert not any(spec_for(op).generic for op in REQUIRED)
-    assert is_generic("Softsign") and spec_for("Softsign") is GENERIC
+    assert is_generic("DFT") and spec_for("DFT") is GENERIC
 
 
 def test_conv_3_to_16_k3_pad1_bias():
@@ -80,7 +80,7 @@ def test_batchnorm_params_and_flops():
     ("Relu", {}, 1), ("Sqrt", {}, 1), ("Erf", {}, 1), ("Clip", {}, 2), ("Sigmoid", {}, 3),
     ("HardSigmoid", {}, 4), ("HardSwish", {}, 5), ("Gelu", {}, 5), ("Gelu", {"approximate": "tanh"}, 9),
     ("Softmax", {"axis": -1}, 5), ("Add", {}, 1), ("Where", {}, 1), ("Reshape", {}, 0), ("Transpose", {}, 0),
-    ("Dropout", {}, 0), ("Softsign", {}, 1),  # Softsign: the generic fallback, 1 per output element
+    ("Dropout", {}, 0), ("Softsign", {}, 1), ("DFT", {}, 1),  # DFT: the generic fallback, 1 per output element
 ])
 def test_elementwise_per_element(op, attrs, per_elem):
     c = op_cost_from_shapes(op, attrs, [(2, 3, 4)], [], [(2, 3, 4)])

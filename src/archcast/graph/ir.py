@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Union
 
@@ -100,17 +101,118 @@ class Node:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Node":
+    def from_dict(cls, d: Any, where: str = "node") -> "Node":
+        """Build from :meth:`to_dict` output, checking every field (raises GraphValidationError)."""
+        if not isinstance(d, dict):
+            raise GraphValidationError(f"{where} must be a JSON object, got {_kind(d)}")
+        _no_extra(d, ("name", "op_type", "attrs", "input_shapes", "output_shapes", "flops", "params",
+                      "memory_bytes"), where)
+        name = d.get("name", "")
+        if not isinstance(name, str):
+            raise GraphValidationError(f"{where}: 'name' must be a string, got {_kind(name)}")
+        if "op_type" not in d:
+            raise GraphValidationError(f"{where} has no 'op_type'")
+        op_type = d["op_type"]
+        if not isinstance(op_type, str) or not op_type:
+            raise GraphValidationError(f"{where}: 'op_type' must be a non-empty string, got {_kind(op_type)}")
+        attrs = d.get("attrs", {})
+        if not isinstance(attrs, dict):
+            raise GraphValidationError(f"{where}: 'attrs' must be an object of name -> value, got {_kind(attrs)}")
         return cls(
-            name=d["name"],
-            op_type=d["op_type"],
-            attrs=dict(d.get("attrs", {})),
-            input_shapes=d.get("input_shapes", []),
-            output_shapes=d.get("output_shapes", []),
-            flops=int(d.get("flops", 0)),
-            params=int(d.get("params", 0)),
-            memory_bytes=int(d.get("memory_bytes", 0)),
+            name=name,
+            op_type=op_type,
+            attrs={str(k): _checked_attr(v, f"{where} attribute {str(k)[:40]!r}") for k, v in attrs.items()},
+            input_shapes=_checked_shapes(d.get("input_shapes", []), f"{where} 'input_shapes'"),
+            output_shapes=_checked_shapes(d.get("output_shapes", []), f"{where} 'output_shapes'"),
+            flops=_checked_count(d.get("flops", 0), f"{where} 'flops'"),
+            params=_checked_count(d.get("params", 0), f"{where} 'params'"),
+            memory_bytes=_checked_count(d.get("memory_bytes", 0), f"{where} 'memory_bytes'"),
         )
+
+
+# ---------------------------------------------------------------------------- JSON field checks
+MAX_DIM = 1 << 62  # a dimension past this is corrupt input, not a network
+MAX_COUNT = 1 << 80  # flops/params/bytes: far beyond any real network, still exact in JSON
+MAX_ATTR_DEPTH = 4
+
+
+def _kind(v: Any) -> str:
+    text = repr(v)
+    return f"{type(v).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _no_extra(d: dict, allowed: tuple[str, ...], where: str) -> None:
+    extra = sorted(str(k) for k in d if k not in allowed)
+    if extra:
+        raise GraphValidationError(f"{where} has unknown key {extra[0][:40]!r}; allowed: {', '.join(allowed)}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _checked_count(v: Any, where: str) -> int:
+    if not _is_int(v) or not 0 <= v <= MAX_COUNT:
+        raise GraphValidationError(f"{where} must be an integer in 0..2^80, got {_kind(v)}")
+    return v
+
+
+def _checked_shape(s: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(s, (list, tuple)) or len(s) > 64:
+        raise GraphValidationError(f"{where} must be a list of at most 64 integers, got {_kind(s)}")
+    for d in s:
+        if not _is_int(d) or not 0 <= d <= MAX_DIM:
+            raise GraphValidationError(f"{where} holds dimension {_kind(d)}; dimensions are integers in 0..2^62")
+    return tuple(s)
+
+
+def _checked_shapes(v: Any, where: str) -> list[tuple[int, ...]]:
+    if not isinstance(v, (list, tuple)):
+        raise GraphValidationError(f"{where} must be a list of shapes, got {_kind(v)}")
+    return [_checked_shape(s, where) for s in v]
+
+
+def _checked_attr(v: Any, where: str, depth: int = 0) -> AttrValue:
+    if isinstance(v, (list, tuple)):
+        if depth >= MAX_ATTR_DEPTH:
+            raise GraphValidationError(f"{where} nests lists deeper than {MAX_ATTR_DEPTH}")
+        return tuple(_checked_attr(x, where, depth + 1) for x in v)
+    if isinstance(v, bool):
+        return int(v)
+    if _is_int(v):
+        if abs(v) > MAX_COUNT:
+            raise GraphValidationError(f"{where} is {_kind(v)}, out of range")
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise GraphValidationError(f"{where} is {v!r}; attribute numbers must be finite")
+        return v
+    if isinstance(v, str):
+        return v
+    raise GraphValidationError(f"{where} must be a number, a string or a list of them, got {_kind(v)}")
+
+
+def _checked_meta(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise GraphValidationError(f"graph JSON 'meta' must be an object, got {_kind(v)}")
+    out: dict[str, Any] = {}
+    for k, x in v.items():
+        where = f"graph JSON meta {str(k)[:40]!r}"
+        if x is None or isinstance(x, (str, bool)):
+            out[str(k)] = x
+        elif _is_int(x) or isinstance(x, float):
+            out[str(k)] = _checked_attr(x, where)
+        else:
+            raise GraphValidationError(f"{where} must be a JSON scalar, got {_kind(x)}")
+    if "batch_size" in out:
+        b = out["batch_size"]
+        if not _is_int(b) or not 1 <= b <= MAX_DIM:
+            raise GraphValidationError(f"graph JSON meta 'batch_size' must be a positive integer, got {_kind(b)}")
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number archcast accepts")
 
 
 def _jsonable(v: AttrValue) -> Any:
@@ -289,29 +391,56 @@ class NetGraph:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NetGraph":
-        if d.get("ir_version", IR_VERSION) != IR_VERSION:
+    def from_dict(cls, d: Any) -> "NetGraph":
+        """Build from :meth:`to_dict` output; every field is checked (``GraphValidationError`` naming
+        the bad field and value). Call :meth:`validate` for the graph invariants."""
+        if not isinstance(d, dict):
+            raise GraphValidationError(f"graph JSON must be an object, got {_kind(d)}")
+        _no_extra(d, ("ir_version", "name", "kind", "inputs", "meta", "nodes", "edges"), "graph JSON")
+        if d.get("ir_version", IR_VERSION) != IR_VERSION or isinstance(d.get("ir_version"), bool):
             raise GraphValidationError(
-                f"graph JSON has ir_version {d.get('ir_version')!r}; this archcast reads {IR_VERSION}"
+                f"graph JSON has ir_version {_kind(d.get('ir_version'))}; this archcast reads {IR_VERSION}"
             )
+        for key in ("nodes", "edges"):
+            if key not in d:
+                raise GraphValidationError(f"graph JSON has no {key!r} list")
+            if not isinstance(d[key], list):
+                raise GraphValidationError(f"graph JSON {key!r} must be a list, got {_kind(d[key])}")
+        name, kind = d.get("name", ""), d.get("kind", "network")
+        if not isinstance(name, str):
+            raise GraphValidationError(f"graph JSON 'name' must be a string, got {_kind(name)}")
+        if kind not in GRAPH_KINDS:
+            raise GraphValidationError(f"graph JSON 'kind' is {_kind(kind)}; allowed: {', '.join(GRAPH_KINDS)}")
+        inputs = d.get("inputs", {})
+        if not isinstance(inputs, dict):
+            raise GraphValidationError(f"graph JSON 'inputs' must be an object of name -> shape, got {_kind(inputs)}")
+        edges = []
+        for e in d["edges"]:
+            if not (isinstance(e, (list, tuple)) and len(e) == 2 and all(_is_int(x) for x in e)):
+                raise GraphValidationError(f"graph JSON edge {_kind(e)} must be a pair of node indices [src, dst]")
+            edges.append((e[0], e[1]))
         return cls(
-            nodes=[Node.from_dict(n) for n in d["nodes"]],
-            edges=[tuple(e) for e in d["edges"]],
-            name=d.get("name", ""),
-            kind=d.get("kind", "network"),
-            inputs=d.get("inputs", {}),
-            meta=dict(d.get("meta", {})),
+            nodes=[Node.from_dict(n, f"graph JSON node {i}") for i, n in enumerate(d["nodes"])],
+            edges=edges,
+            name=name,
+            kind=kind,
+            inputs={str(k): _checked_shape(v, f"graph JSON input {str(k)[:40]!r}") for k, v in inputs.items()},
+            meta=_checked_meta(d.get("meta", {})),
         )
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_json(cls, text: str) -> "NetGraph":
+    def from_json(cls, text: str | bytes) -> "NetGraph":
+        """Parse :meth:`to_json` output (see :meth:`from_dict`); NaN/Infinity literals are refused."""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise GraphValidationError(f"graph JSON must be text, got {type(text).__name__}")
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise GraphValidationError(f"graph JSON is not valid JSON: {e}") from None
+            d = json.loads(text, parse_constant=_no_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as e:
+            reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            raise GraphValidationError(f"graph JSON is not valid JSON: {reason}") from None
         return cls.from_dict(d)
 
     def summary(self) -> dict[str, Any]:

@@ -43,7 +43,8 @@ class TokenizedGraph:
     Attributes:
         tokens: ``[N, d]`` float32, one row per operator in topological order.
         adj: ``[N, N]`` float32, 1 where two operators share an edge (either direction), 0 on the
-            diagonal.
+            diagonal; ``None`` for graphs over :data:`DENSE_MAX_NODES` nodes (never built densely:
+            use ``edges``, or :meth:`dense_adjacency` which checks the memory budget first).
         graph_features: ``[g]`` float32, graph-level features.
         op_types: ``N`` op types in token order.
         unknown_ops: op type -> count, for ops that fell in the unknown vocabulary slot.
@@ -58,10 +59,44 @@ class TokenizedGraph:
     unknown_ops: dict[str, int] = field(default_factory=dict)
     name: str = ""
     fingerprint: str = ""
+    edges: np.ndarray | None = None  # [E, 2] int64 forward edges (src < dst) in token order
 
     @property
     def n_nodes(self) -> int:
         return int(self.tokens.shape[0])
+
+    def dense_adjacency(self) -> np.ndarray:
+        """``adj`` if kept, else built from ``edges``; refuses graphs whose ``[N, N]`` float32
+        matrix would exceed :data:`DENSE_BUDGET_BYTES`."""
+        if self.adj is not None:
+            return self.adj
+        if self.edges is None:
+            raise InvalidInputError(f"tokenized graph {self.name!r} holds neither an adjacency nor edges")
+        return _dense(self.n_nodes, self.edges, self.name)
+
+
+#: Graphs up to this many nodes keep a dense adjacency in :class:`TokenizedGraph` (64 MiB at most).
+DENSE_MAX_NODES = 4096
+#: No dense adjacency (one graph or a padded batch) is allocated beyond this many bytes.
+DENSE_BUDGET_BYTES = 1 << 30
+
+
+def _check_dense(n_bytes: int, what: str) -> None:
+    if n_bytes > DENSE_BUDGET_BYTES:
+        raise InvalidInputError(
+            f"{what} would need a dense adjacency of {n_bytes / 2**30:.1f} GiB (budget "
+            f"{DENSE_BUDGET_BYTES / 2**30:.0f} GiB); use the edge lists (TokenizedGraph.edges) for graphs this big"
+        )
+
+
+def _dense(n: int, edges: np.ndarray, name: str) -> np.ndarray:
+    _check_dense(4 * n * n, f"graph {name!r} ({n} nodes)")
+    adj = np.zeros((n, n), dtype=np.float32)
+    if len(edges):
+        adj[edges[:, 0], edges[:, 1]] = 1.0
+        adj[edges[:, 1], edges[:, 0]] = 1.0
+    np.fill_diagonal(adj, 0.0)
+    return adj
 
 
 def collate(items: Sequence[TokenizedGraph]) -> dict[str, np.ndarray]:
@@ -82,13 +117,14 @@ def collate(items: Sequence[TokenizedGraph]) -> dict[str, np.ndarray]:
     (d, g), b = dims.pop(), len(items)
     n_nodes = np.array([t.n_nodes for t in items], dtype=np.int64)
     n_max = int(n_nodes.max())
+    _check_dense(4 * b * n_max * n_max + 4 * b * n_max * d, f"a batch of {b} graphs padded to {n_max} nodes")
     tokens = np.zeros((b, n_max, d), dtype=np.float32)
     adj = np.zeros((b, n_max, n_max), dtype=np.float32)
     mask = np.zeros((b, n_max), dtype=bool)
     for k, t in enumerate(items):
         n = t.n_nodes
         tokens[k, :n] = t.tokens
-        adj[k, :n, :n] = t.adj
+        adj[k, :n, :n] = t.dense_adjacency()
         mask[k, :n] = True
     gf = np.stack([t.graph_features for t in items]).astype(np.float32, copy=False).reshape(b, g)
     return {"tokens": tokens, "adj": adj, "mask": mask, "graph_features": gf, "n_nodes": n_nodes}
@@ -96,8 +132,14 @@ def collate(items: Sequence[TokenizedGraph]) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------------------------- attribute helpers
 def _num(x: Any) -> float:
-    """A numeric attribute value as float; strings and nested tuples count as 0."""
-    return float(x) if isinstance(x, (int, float)) else 0.0
+    """A numeric attribute value as float; strings and nested tuples count as 0; ints too large
+    for a float become inf (refused later as a non-finite token)."""
+    if not isinstance(x, (int, float)):
+        return 0.0
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
 
 
 def _ints(v: Any) -> list[float]:
@@ -138,16 +180,22 @@ def has_bias(node: Node) -> float:
         return float(node.params > k * y[-1])
     if len(x) < 2 or len(y) < 2:
         return 0.0
-    group = max(int(_first(node.attrs.get("group", 1))) or 1, 1)
-    kernel = math.prod(int(k) for k in _ints(node.attrs.get("kernel_shape", ()))) or 1
-    return float(node.params > x[1] * y[1] // group * kernel)
+    g = _first(node.attrs.get("group", 1))
+    group = max(int(g), 1) if math.isfinite(g) else 1
+    kernel = math.prod(_ints(node.attrs.get("kernel_shape", ()))) or 1.0
+    if not math.isfinite(kernel):
+        return 0.0
+    return float(_num(node.params) > _num(x[1]) * _num(y[1]) / group * kernel)
 
 
 def batch_size(graph: NetGraph) -> int:
     """``meta["batch_size"]`` if set, else the first dim of the first graph input, else of the
     first listed node's first output, else 1."""
     if "batch_size" in graph.meta:
-        return int(graph.meta["batch_size"])
+        b = graph.meta["batch_size"]
+        if not isinstance(b, (int, float)) or isinstance(b, bool) or not 0 < b < 2**62:
+            raise InvalidInputError(f"graph {graph.name!r}: meta batch_size must be a positive integer, got {b!r}")
+        return int(b)
     for shape in graph.inputs.values():
         if shape:
             return int(shape[0])
@@ -276,11 +324,8 @@ class NetworkTokenizer(ABC):
         tokens = np.concatenate([one_hot, self._encode_nodes(raw).astype(np.float32)], axis=1)
         pos = np.empty(n, dtype=np.int64)
         pos[np.asarray(order, dtype=np.int64)] = np.arange(n)
-        adj = np.zeros((n, n), dtype=np.float32)
-        a, b = pos[edges[:, 0]], pos[edges[:, 1]]
-        adj[a, b] = 1.0
-        adj[b, a] = 1.0
-        np.fill_diagonal(adj, 0.0)
+        fwd = np.stack([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1) if len(edges) else np.zeros((0, 2), np.int64)
+        adj = _dense(n, fwd, graph.name) if n <= DENSE_MAX_NODES else None
         gf = self._encode_graph(np.asarray(self._graph_row(graph), dtype=np.float64)).astype(np.float32)
         if not (np.isfinite(tokens).all() and np.isfinite(gf).all()):
             bad = np.flatnonzero(~np.isfinite(tokens).all(axis=1))
@@ -298,6 +343,7 @@ class NetworkTokenizer(ABC):
             unknown_ops=dict(sorted(unknown.items())),
             name=graph.name,
             fingerprint=self.fingerprint(),
+            edges=fwd,
         )
 
     def encode_many(self, graphs: Iterable[NetGraph], progress: bool = False) -> list[TokenizedGraph]:
@@ -392,7 +438,7 @@ class NarFormerV2Tokenizer(NetworkTokenizer):
 
     def _node_row(self, node: Node, in_degree: int, out_degree: int) -> list[float]:
         a = node.attrs
-        shape = [float(d) for d in _shape0(node.output_shapes)[:4]]
+        shape = [_num(d) for d in _shape0(node.output_shapes)[:4]]
         return [
             _first(a.get("kernel_shape")), _first(a.get("strides")), _first(a.get("pads")),
             _first(a.get("dilations")), _first(a.get("group")), has_bias(node), _first(a.get("axis")),
@@ -403,7 +449,7 @@ class NarFormerV2Tokenizer(NetworkTokenizer):
         return sinusoid(raw, self.sin_dim, self.sin_base).reshape(raw.shape[0], -1)
 
     def _graph_row(self, graph: NetGraph) -> list[float]:
-        return [float(batch_size(graph)), float(graph.flops), float(graph.params), float(graph.memory_bytes)]
+        return [float(batch_size(graph)), _num(graph.flops), _num(graph.params), _num(graph.memory_bytes)]
 
     def _encode_graph(self, raw: np.ndarray) -> np.ndarray:
         # batch size is not divided: /1e9 would make it a constant code
@@ -519,15 +565,15 @@ class ArchcastV1Tokenizer(NetworkTokenizer):
         cf = node.op_type in CHANNEL_FIRST_OPS
 
         def channels(s: tuple[int, ...]) -> float:
-            return 0.0 if not s else float(s[1] if len(s) > 1 and (cf or len(s) >= 4) else s[-1])
+            return 0.0 if not s else _num(s[1] if len(s) > 1 and (cf or len(s) >= 4) else s[-1])
 
-        last4 = [float(d) for d in y[-4:]]
+        last4 = [_num(d) for d in y[-4:]]
         return [
             kh, kw, sh, sw, sum(pads[: len(pads) // 2]), sum(pads),
             max(_ints(a.get("dilations")), default=0.0), _first(a.get("group")), has_bias(node),
-            _first(a.get("axis")), channels(x), channels(y), float(len(y)), float(math.prod(y)) if y else 0.0,
+            _first(a.get("axis")), channels(x), channels(y), float(len(y)), _num(math.prod(y)) if y else 0.0,
             *[0.0] * (4 - len(last4)), *last4,
-            float(node.flops), float(node.params), float(node.memory_bytes), float(in_degree), float(out_degree),
+            _num(node.flops), _num(node.params), _num(node.memory_bytes), float(in_degree), float(out_degree),
         ]  # fmt: skip
 
     def _logs(self, raw: np.ndarray) -> np.ndarray:
@@ -542,7 +588,7 @@ class ArchcastV1Tokenizer(NetworkTokenizer):
         return np.concatenate(parts, axis=1)
 
     def _graph_row(self, graph: NetGraph) -> list[float]:
-        return [float(batch_size(graph)), float(graph.flops), float(graph.params), float(graph.memory_bytes),
+        return [float(batch_size(graph)), _num(graph.flops), _num(graph.params), _num(graph.memory_bytes),
                 float(len(graph.nodes))]  # fmt: skip
 
     def _encode_graph(self, raw: np.ndarray) -> np.ndarray:
