@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,26 @@ def _is_instance(source: Any, module: str, cls: str) -> bool:
     """isinstance check against ``module.cls`` without importing ``module``."""
     mod = sys.modules.get(module)
     return mod is not None and isinstance(source, getattr(mod, cls))
+
+
+MAX_PATH_CHARS = 4096  # longer strings are never tried as paths (ENAMETOOLONG)
+MAX_JSON_BYTES = 1 << 30
+
+
+def _short(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[:n] + f"... ({len(text)} chars)"
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """``os.stat`` of a path, or None when it does not exist or cannot be a path (too long, NUL...)."""
+    try:
+        return path.stat()
+    except (OSError, ValueError):
+        return None
+
+
+def _could_be_path(source: str) -> bool:
+    return len(source) <= MAX_PATH_CHARS and "\x00" not in source
 
 
 def _no_options(what: str, kw: dict[str, Any]) -> None:
@@ -44,10 +66,25 @@ def load_graph(source: Any, **kw: Any) -> NetGraph:
     if _is_instance(source, "torch.nn", "Module"):
         from archcast.frontends.torch import load_torch
 
+        if kw.get("example_input") is None:
+            raise InvalidInputError(
+                f"load_graph of a torch.nn.Module ({type(source).__name__}) needs example_input=, a tensor "
+                "(or tuple of tensors) with the input shape, e.g. torch.randn(1, 3, 224, 224)"
+            )
         return load_torch(source, **kw)
+    if isinstance(source, str) and not _could_be_path(source):
+        if "|" in source:
+            from archcast.frontends.cells import nb201_graph
+
+            _no_options("a NAS-Bench-201 cell string", kw)
+            return nb201_graph(source)
+        raise InvalidInputError(
+            f"cannot read a graph from a string of {len(source)} characters: it is too long (or holds a NUL) "
+            "to be a path, and it is not a NAS-Bench-201 cell string"
+        )
     if (isinstance(source, str) and "|" in source
-            and not source.lower().endswith((".onnx", ".json")) and not Path(source).exists()):
-        from archcast.frontends.cells import nb201_graph  # type: ignore[import-not-found]
+            and not source.lower().endswith((".onnx", ".json")) and _stat(Path(source)) is None):
+        from archcast.frontends.cells import nb201_graph
 
         _no_options("a NAS-Bench-201 cell string", kw)
         return nb201_graph(source)
@@ -59,18 +96,35 @@ def load_graph(source: Any, **kw: Any) -> NetGraph:
 
             return load_onnx(path, **kw)
         if suffix == ".json":
-            if not path.is_file():
-                raise InvalidInputError(f"graph JSON file {str(path)!r} does not exist")
             _no_options("a graph JSON file", kw)
-            return NetGraph.from_json(path.read_text(encoding="utf-8")).validate()
+            return NetGraph.from_json(_read_json_file(path)).validate()
         raise InvalidInputError(
-            f"cannot tell how to read {str(source)!r}: expected a .onnx or .json file, a NAS-Bench-201 "
+            f"cannot tell how to read {_short(str(source))!r}: expected a .onnx or .json file, a NAS-Bench-201 "
             "cell string ('|op~0|+|...|'), an onnx.ModelProto, ONNX bytes or a torch.nn.Module"
         )
     raise InvalidInputError(
         f"cannot read a graph from a {type(source).__name__}; expected a path (.onnx/.json), ONNX bytes, "
         "an onnx.ModelProto, a torch.nn.Module, a NetGraph or a NAS-Bench-201 cell string"
     )
+
+
+def _read_json_file(path: Path) -> str:
+    label = f"graph JSON file {_short(str(path))!r}"
+    st = _stat(path)
+    if st is None:
+        raise InvalidInputError(f"{label} does not exist (or is not a usable path)")
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInputError(f"{label} is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInputError(f"{label} is not a regular file (a FIFO, socket or device); refused")
+    if st.st_size > MAX_JSON_BYTES:
+        raise InvalidInputError(f"{label} is {st.st_size / 2**30:.1f} GiB; graph JSON over 1 GiB is refused")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise InvalidInputError(f"{label} cannot be read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"{label} is not UTF-8 text (byte {e.start}); graph JSON is UTF-8") from None
 
 
 __all__ = ["load_graph"]

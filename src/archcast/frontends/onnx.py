@@ -52,6 +52,7 @@ _DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_da
 _MAX_CONFIG_ELEMS = 16  # integer settings up to this size become attributes
 _MAX_EVAL_ELEMS = 4096  # constant sub-graphs are evaluated only on tensors up to this size
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit on one message
+MAX_INPUT_DIM = 1 << 40
 _NO_EVAL = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
@@ -199,13 +200,19 @@ def _parse_shape(value: Any, name: str) -> tuple[int, ...]:
     if isinstance(value, str):
         value = value.replace("x", ",").split(",")
     try:
+        if isinstance(value, (bytes, bytearray)) or len(value) > 64:
+            raise TypeError
         dims = tuple(int(d) for d in value)
-    except (TypeError, ValueError):
+        if any(isinstance(d, float) and not float(d).is_integer() for d in value):
+            raise TypeError
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(
             f"input shape for {name!r} must be integers like (1, 3, 224, 224); got {value!r}"
         ) from None
     if any(d <= 0 for d in dims):
         raise InvalidInputError(f"input shape for {name!r} must be positive; got {dims}")
+    if any(d > MAX_INPUT_DIM for d in dims):
+        raise InvalidInputError(f"input shape for {name!r} has a dimension over 2^40; got {dims}")
     return dims
 
 
@@ -216,7 +223,12 @@ def _fix_inputs(
     g = model.graph
     consts = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
     real = [vi for vi in g.input if vi.name not in consts]
-    given = dict(input_shapes or {})
+    if input_shapes is not None and not isinstance(input_shapes, Mapping):
+        raise InvalidInputError(
+            f"input_shapes must be a mapping of input name -> shape, e.g. {{'input': (1, 3, 224, 224)}}; "
+            f"got {type(input_shapes).__name__} {_short(repr(input_shapes), 60)}"
+        )
+    given = {str(k): v for k, v in (input_shapes or {}).items()}
     unknown = sorted(set(given) - {vi.name for vi in real})
     if unknown:
         raise InvalidInputError(
@@ -239,15 +251,27 @@ def _fix_inputs(
             dims = new
         if dims is None or any(d <= 0 for d in dims):
             shown = "?" if dims is None else "(" + ", ".join(_dim_text(d) for d in vi.type.tensor_type.shape.dim) + ")"
-            hint = ",".join(str(d) if d > 0 else ("1" if i == 0 else "?") for i, d in enumerate(dims or ()))
+            hint = ",".join(str(d) if d > 0 else _example_dim(i, len(dims)) for i, d in enumerate(dims or ()))
             raise InvalidInputError(
                 f"{label}: input {vi.name!r} has a dynamic shape {shown}; pass its shape, e.g. "
-                f"--input-shape {vi.name}={hint or '1,3,224,224'} (Python: input_shapes={{{vi.name!r}: (...)}})"
+                f"--input-shape {vi.name}={hint or '1,3,224,224'} with your sizes (Python: "
+                f"input_shapes={{{vi.name!r}: ({(hint or '1,3,224,224').replace(',', ', ')})}})"
             )
+        if any(d > MAX_INPUT_DIM for d in dims):
+            raise InvalidInputError(f"{label}: input {vi.name!r} declares shape {dims}, a dimension over 2^40")
         shapes[vi.name] = dims
     if not shapes:
         raise InvalidInputError(f"{label} has no graph inputs besides its initializers")
     return shapes
+
+
+def _example_dim(i: int, rank: int) -> str:
+    """A concrete example for an unknown dim in the hint (batch 1; image-like 3 x 224 x 224)."""
+    if i == 0:
+        return "1"
+    if rank == 4:
+        return "3" if i == 1 else "224"
+    return "128" if i == rank - 1 else "1"
 
 
 def _dim_text(d: onnx.TensorShapeProto.Dimension) -> str:
@@ -406,6 +430,8 @@ def load_onnx(
         InvalidInputError: unreadable/not-ONNX/truncated source, dynamic input shapes without an
             override, or an output shape that shape inference cannot determine.
     """
+    if name is not None and not isinstance(name, str):
+        raise InvalidInputError(f"name must be a string, got {type(name).__name__}")
     model, label, default_name, ext = _read(source)
     inputs = _fix_inputs(model, label, input_shapes)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
