@@ -9,8 +9,8 @@ import importlib
 
 from archcast.zoo.base import FAMILIES, Family, ZooSample, export_sample, get_family
 
-# one module per group of families
-BUILTIN_MODULES = ("classic", "modern")
+# one module per kind of network; importing one registers its families (and imports torch)
+BUILTIN_MODULES = ("cnn", "mobile", "nb201", "convnext", "vision_transformer", "ssm", "norm_act_cnn", "graph_nets")
 
 
 def load_builtin_families() -> None:

@@ -1,4 +1,5 @@
-"""Modern model families (archcast.zoo.modern): sampling, building, export, op coverage."""
+"""Cost-targeted families (vision transformers, ConvNeXt, Mamba, odd-op CNNs, GNNs): sampling, building,
+export, op coverage."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from archcast.frontends.onnx import load_onnx  # noqa: E402
 from archcast.zoo import FAMILIES, ZooSample, export_sample, get_family  # noqa: E402
-from archcast.zoo import modern  # noqa: E402
+from archcast.zoo.sampling import CostTargetedFamily  # noqa: E402
 
 MODERN = ["vit", "convnext", "swin", "mlpmixer", "mamba", "bcn_cnn", "linosc_cnn", "gcn", "graphsage"]
 
@@ -40,7 +41,7 @@ def test_all_registered_with_contract_fields():
     for name in MODERN:
         assert name in FAMILIES
         fam = get_family(name)
-        assert isinstance(fam, modern.ModernFamily)
+        assert isinstance(fam, CostTargetedFamily)
         assert fam.name == name and fam.version == "1"
         assert fam.description and "\n" not in fam.description
     assert get_family("mamba").input_kind == "tokens"
@@ -133,63 +134,3 @@ def test_graph_inputs_are_normalised():
     rows = adj.sum(1)
     assert torch.allclose(rows[rows > 0], torch.ones_like(rows[rows > 0]))  # mean over neighbours
     assert (adj.diagonal() == 0).all()
-
-
-def _sequential_scan(x, log_a, b_in, c_out):
-    """Reference: h_t = exp(log_a_t)·h_{t−1} + B_t ⊗ x_t, y_t = C_tᵀ h_t, one step at a time."""
-    bsz, seq, heads, p = x.shape
-    h = torch.zeros(bsz, heads, b_in.shape[-1], p, dtype=x.dtype)
-    ys = []
-    for t in range(seq):
-        h = torch.exp(log_a[:, t])[..., None, None] * h + b_in[:, t, None, :, None] * x[:, t, :, None, :]
-        ys.append((c_out[:, t, None, :, None] * h).sum(-2))
-    return torch.stack(ys, 1)
-
-
-@pytest.mark.parametrize("chunk", [1, 4, 6, 24])
-def test_chunked_scan_matches_sequential(chunk):
-    layers = modern._layers()
-    g = torch.Generator().manual_seed(chunk)
-    bsz, seq, heads, p, n = 2, 24, 3, 4, 5
-    x = torch.randn(bsz, seq, heads, p, generator=g, dtype=torch.float64)
-    log_a = -torch.rand(bsz, seq, heads, generator=g, dtype=torch.float64)
-    b_in = torch.randn(bsz, seq, n, generator=g, dtype=torch.float64)
-    c_out = torch.randn(bsz, seq, n, generator=g, dtype=torch.float64)
-    masks = [torch.ones(t, t, dtype=torch.bool).triu(1) for t in (chunk, seq // chunk + 1)]
-    y = layers.chunked_scan(x, log_a, b_in, c_out, *masks)
-    torch.testing.assert_close(y, _sequential_scan(x, log_a, b_in, c_out))
-
-
-def test_mamba_is_causal():
-    fam = get_family("mamba")
-    torch.manual_seed(0)
-    model, (ids,) = fam.build(fam.tiny_config())
-    changed = ids.clone()
-    changed[0, -1] = (changed[0, -1] + 1) % fam.tiny_config()["vocab_size"]
-    with torch.no_grad():
-        a, b = model.eval()(ids), model(changed)
-    torch.testing.assert_close(a[:, :-1], b[:, :-1])
-    assert not torch.allclose(a[:, -1], b[:, -1])
-
-
-def test_bcn_mixes_batch_and_channel_statistics():
-    bcn = modern._layers().BatchChannelNorm2d(4)
-    x = torch.randn(2, 4, 5, 5) * 3 + 1
-    with torch.no_grad():
-        bcn.alpha.fill_(1.0)
-        per_channel = bcn(x)  # pure batch norm: zero mean over (N, H, W)
-        bcn.alpha.fill_(0.0)
-        per_sample = bcn(x)  # pure channel norm: zero mean over (C, H, W)
-    torch.testing.assert_close(per_channel.mean((0, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
-    torch.testing.assert_close(per_sample.mean((1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="stats"):
-        modern._layers().BatchChannelNorm2d(4, stats="nope")
-
-
-def test_linosc_formula():
-    act = modern._layers().LinOsc(3)
-    with torch.no_grad():
-        act.alpha.fill_(2.0)
-        act.beta.fill_(0.5)
-    x = torch.randn(1, 3, 2, 2)
-    torch.testing.assert_close(act(x), x * torch.sin(2.0 * x + 0.5))

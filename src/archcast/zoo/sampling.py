@@ -1,0 +1,140 @@
+"""How families draw configs: seeded-rng helpers and the two sampling bases.
+
+* :class:`ReferenceFamily` re-samples a reference network (ResNet-18, MobileNetV2...) the way the
+  nn-Meter dataset generator does: per-stage multipliers on a grid, a log-uniform global width.
+  ``build`` checks the config for the keys it needs (``required_keys``).
+* :class:`CostTargetedFamily` draws a *target cost* log-uniformly in ``macs_range``
+  (multiply-adds, estimated analytically by :meth:`~CostTargetedFamily.estimate_macs`) and then
+  draws configs until one lands within a factor ``TOLERANCE`` of it (the closest one after
+  ``MAX_TRIES``). Variants spread evenly over the family's range of cost (hence CPU latency)
+  instead of piling up at the median, and the cap bounds the largest variant.
+
+Every value comes from the family's seeded ``rng`` and is a plain Python value (JSON-safe), so a
+seed always gives the same config. :func:`pick` and :func:`choice` both draw one option but
+consume the rng differently (``rng.choice`` vs ``rng.integers``); each family keeps the one it was
+sampled with, because changing it would change every stored config.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from archcast.errors import InvalidInputError
+from archcast.zoo.base import Family
+
+TOLERANCE = 1.25  # accept a draw whose MACs are within this factor of the target
+MAX_TRIES = 400
+
+
+# ---------------------------------------------------------------------------- rng helpers
+def pick(rng: np.random.Generator, options: Sequence[Any], p: Sequence[float] | None = None) -> Any:
+    """One element of ``options`` (optionally weighted by ``p``), drawn with ``rng.choice``."""
+    return options[int(rng.choice(len(options), p=p))]
+
+
+def choice(rng: np.random.Generator, options: Sequence[Any]) -> Any:
+    """One element of ``options``, uniform, drawn with ``rng.integers``; numpy scalars become
+    Python values."""
+    value = options[int(rng.integers(len(options)))]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def randint(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """An int uniform in ``[lo, hi]`` (both included)."""
+    return int(rng.integers(lo, hi + 1))
+
+
+def grid(rng: np.random.Generator, lo: float, hi: float, step: float = 0.1) -> float:
+    """A value uniform on the grid ``lo, lo+step, ..., hi`` (nn-Meter's ``start/end/step``)."""
+    n = int(round((hi - lo) / step))
+    return round(lo + step * int(rng.integers(0, n + 1)), 4)
+
+
+def log_grid(rng: np.random.Generator, lo: float, hi: float, step: float = 0.05) -> float:
+    """A log-uniform value in ``[lo, hi]`` rounded to the ``step`` grid: every octave of a global
+    width or depth multiplier is equally likely, so latency spreads evenly on a log scale instead of
+    piling up in the middle of the range."""
+    v = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    return round(min(hi, max(lo, round(v / step) * step)), 4)
+
+
+def log_uniform_int(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """An int log-uniform in ``[lo, hi]`` (rounded)."""
+    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+
+def divisible(value: float, divisor: int = 8) -> int:
+    """``value`` rounded to a multiple of ``divisor``, at least ``divisor`` and never below 90 % of
+    ``value`` (the MobileNet rule, so hardware-friendly channel counts come out)."""
+    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * value else out
+
+
+# ---------------------------------------------------------------------------- sampling bases
+class ReferenceFamily(Family):
+    """An image family re-sampled from a reference network; ``build`` calls :meth:`check` first."""
+
+    input_kind = "image"
+    version = "1"
+    required_keys: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, config: dict[str, Any]) -> None:
+        """Raise ``InvalidInputError`` naming the keys of ``required_keys`` that ``config`` lacks."""
+        missing = [k for k in self.required_keys if k not in config]
+        if missing:
+            raise InvalidInputError(
+                f"{self.name} config lacks {', '.join(map(repr, missing))}; got keys {sorted(config)}"
+            )
+
+
+class CostTargetedFamily(Family):
+    """A family sampled by cost-targeted rejection (see the module docstring).
+
+    Subclasses implement :meth:`draw` (one unconstrained config), :meth:`estimate_macs` and
+    :meth:`tiny_config` (the smallest meaningful config, for fast tests), and set ``macs_range``.
+    """
+
+    macs_range: ClassVar[tuple[float, float]] = (1e7, 1e9)
+
+    @abstractmethod
+    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One config drawn from the family's space, ignoring cost."""
+
+    @classmethod
+    @abstractmethod
+    def estimate_macs(cls, config: dict[str, Any]) -> float:
+        """Multiply-adds of one forward pass at batch 1 (main terms only: matmuls, convs)."""
+
+    @classmethod
+    @abstractmethod
+    def tiny_config(cls) -> dict[str, Any]:
+        """A very small valid config: builds and exports in well under a second."""
+
+    def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
+        lo, hi = (math.log(v) for v in self.macs_range)
+        target = rng.uniform(lo, hi)
+        best, best_gap = None, math.inf
+        for _ in range(MAX_TRIES):
+            config = self.draw(rng)
+            macs = self.estimate_macs(config)
+            if macs > self.macs_range[1]:
+                continue  # never exceed the cap, even as a fallback
+            gap = abs(math.log(macs) - target)
+            if gap < best_gap:
+                best, best_gap = config, gap
+            if gap <= math.log(TOLERANCE):
+                break
+        if best is None:
+            raise RuntimeError(f"family {self.name!r}: no draw under macs_range {self.macs_range} "
+                               f"in {MAX_TRIES} tries; the space or the cap is wrong")
+        return best
+
+
+__all__ = ["CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice", "divisible", "grid",
+           "log_grid", "log_uniform_int", "pick", "randint"]
