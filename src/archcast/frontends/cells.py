@@ -46,7 +46,7 @@ def _format_nb201(ops: Sequence[str]) -> str:
 def _parse_nb201(arch: str) -> tuple[str, ...]:
     """NB201 string -> six op names in string order. Raises :class:`InvalidInputError`."""
     if not isinstance(arch, str):
-        raise InvalidInputError(f"NB201 arch must be a string or a 6-int tuple; got {type(arch).__name__} {arch!r}")
+        raise InvalidInputError(f"NB201 arch must be a string or a 6-int tuple; got {type(arch).__name__} {repr(arch)[:80]}")
     s = arch.strip()
     parts = s.split("+")
     tokens: list[tuple[int, str]] = []  # (node, token)
@@ -69,7 +69,7 @@ def _parse_nb201(arch: str) -> tuple[str, ...]:
     seen = {1: 0, 2: 0, 3: 0}
     for node, tok in tokens:
         op, sep, idx = tok.rpartition("~")
-        if not sep or not op or not idx.isdigit():
+        if not sep or not op or not (idx.isascii() and idx.isdigit()) or len(idx) > 3:
             raise InvalidInputError(f"malformed NB201 edge {tok!r} in {arch!r}: expected op~source (e.g. nor_conv_3x3~0)")
         if op not in NB201.ops:
             raise InvalidInputError(f"unknown NB201 op {op!r} in {arch!r}; valid: {_VALID_NB201}")
@@ -85,10 +85,10 @@ def _parse_nb201(arch: str) -> tuple[str, ...]:
 def _tuple_ops(arch: Sequence[int]) -> tuple[str, ...]:
     """AnalogNAS tuple -> six op names in string order."""
     if not isinstance(arch, (Sequence, np.ndarray)):
-        raise InvalidInputError(f"NB201 arch must be a string or a 6-int tuple; got {type(arch).__name__} {arch!r}")
+        raise InvalidInputError(f"NB201 arch must be a string or a 6-int tuple; got {type(arch).__name__} {repr(arch)[:80]}")
     vals = list(arch)
     if len(vals) != 6:
-        raise InvalidInputError(f"NB201 tuple {tuple(vals)!r} has {len(vals)} edges; 6 op ints are needed")
+        raise InvalidInputError(f"NB201 tuple {repr(tuple(vals))[:80]} has {len(vals)} edges; 6 op ints are needed")
     ints: list[int] = []
     for v in vals:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < 5:
@@ -195,18 +195,25 @@ def nb101_graph(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]
     are checked on the pruned cell. ``meta = {"space": "nb101", "arch": <bits>|<ops>}``.
     """
     try:
+        if isinstance(matrix, np.ndarray) and matrix.size > 64 * 64:
+            raise ValueError(f"{matrix.size} entries")
         m = np.asarray(matrix)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"NB101 matrix is not a rectangular array: {e}") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidInputError(f"NB101 matrix is not a small rectangular 0/1 array: {str(e)[:80]}") from None
+    if m.ndim == 2 and m.shape[0] > 64:
+        raise InvalidInputError(f"NB101 matrix has {m.shape[0]} rows; cells have at most {NB101_MAX_NODES} nodes")
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
         raise InvalidInputError(f"NB101 matrix must be square with >= 2 rows; got shape {m.shape}")
-    if not np.isin(m, (0, 1)).all():
-        raise InvalidInputError(f"NB101 matrix entries must be 0 or 1; got values {sorted(set(np.unique(m).tolist()))}")
+    if m.dtype.kind not in "biuf" or not np.isin(m, (0, 1)).all():
+        shown = sorted({repr(v) for v in m.reshape(-1).tolist()})[:8]
+        raise InvalidInputError(f"NB101 matrix entries must be 0 or 1; got values {', '.join(shown)}")
     m = m.astype(np.int64)
     if np.tril(m).any():
         i, j = np.argwhere(np.tril(m))[0]
         raise InvalidInputError(f"NB101 matrix must be strictly upper-triangular; entry [{i}][{j}] is 1")
-    ops = [str(o) for o in ops]
+    if isinstance(ops, (str, bytes)) or not hasattr(ops, "__iter__"):
+        raise InvalidInputError(f"NB101 ops must be a list of op names, got {type(ops).__name__}")
+    ops = [str(o)[:64] for o in ops]
     n = m.shape[0]
     if len(ops) != n:
         raise InvalidInputError(f"NB101 cell has {n} matrix rows but {len(ops)} ops; they must match")
@@ -250,6 +257,11 @@ def nasbench_graph_graph(link: Sequence[int], ops: Sequence[str]) -> NetGraph:
     an earlier op); ops that no other op reads feed the output. ``meta["arch"]`` is
     :func:`nasbench_graph_key`.
     """
+    if any(isinstance(x, (str, bytes)) or not hasattr(x, "__iter__") for x in (link, ops)):
+        raise InvalidInputError(
+            f"NAS-Bench-Graph arch needs a list of 4 links and a list of 4 op names; got {type(link).__name__} "
+            f"and {type(ops).__name__}"
+        )
     lk = list(link)
     ops = list(ops)
     if len(lk) != 4 or len(ops) != 4:
@@ -262,7 +274,7 @@ def nasbench_graph_graph(link: Sequence[int], ops: Sequence[str]) -> NetGraph:
                 f"NAS-Bench-Graph link {lk}: op {k + 1} reads {v!r}; it may read 0 (input) or an earlier op 1..{k}"
             )
     for o in ops:
-        if o not in NASBENCH_GRAPH.ops:
+        if not isinstance(o, str) or o not in NASBENCH_GRAPH.ops:
             raise InvalidInputError(f"unknown NAS-Bench-Graph op {o!r}; valid: {', '.join(NASBENCH_GRAPH.ops)}")
     key = nasbench_graph_key(lk, ops)
     nodes = [Node("input", "input")] + [Node(f"op{k + 1}:{o}", o) for k, o in enumerate(ops)] + [Node("output", "output")]
