@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Generic, Iterator, TypeVar
 
 from archcast.errors import UnknownNameError
@@ -12,7 +13,7 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps exact names to objects (classes, factories, specs).
 
-    >>> r = Registry("tokenizer"); r.register("a")(int); r.get("a")
+    >>> r = Registry("tokenizer"); _ = r.register("a")(int); r.get("a")
     <class 'int'>
     """
 
@@ -30,6 +31,26 @@ class Registry(Generic[T]):
             return o
 
         return deco(obj) if obj is not None else deco
+
+    @contextlib.contextmanager
+    def temporary(self, name: str, obj: T) -> Iterator[T]:
+        """Register ``obj`` as ``name`` for the duration of a ``with`` block (tests, plug-ins tried
+        out); the name must be free, and is free again afterwards.
+
+        >>> r = Registry("tokenizer")
+        >>> with r.temporary("tmp", int):
+        ...     "tmp" in r
+        True
+        >>> "tmp" in r
+        False
+        """
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = obj
+        try:
+            yield obj
+        finally:
+            self._items.pop(name, None)
 
     def get(self, name: str) -> T:
         try:

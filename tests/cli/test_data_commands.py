@@ -27,7 +27,10 @@ class TinyCliFamily(Family):
         raise NotImplementedError
 
 
-FAMILIES.register(NAME, TinyCliFamily)
+@pytest.fixture(autouse=True)
+def tiny_family():
+    with FAMILIES.temporary(NAME, TinyCliFamily):
+        yield
 
 
 def run(argv: list[str]) -> int:

@@ -10,40 +10,16 @@ import pytest
 import torch
 
 from archcast.errors import CheckpointError, InvalidInputError
-from archcast.frontends.onnx import load_onnx
 from archcast.tokenizer import batching as F_
 from archcast.models.latency_net import graph_logsumexp
-from archcast.predictors import create_predictor, list_predictors
+from archcast.predictors import create_predictor
 from archcast.predictors.latency.archcast import ArchcastLatency
-from archcast.zoo import export_sample, get_family
-
-torch.set_num_threads(1)
-SAMPLES = [("gcn", s) for s in range(4)] + [("graphsage", s) for s in range(4)] + [("nb201", s) for s in range(4)]
-TINY = {
-    "archcast": dict(width=16, n_blocks=1, head_hidden=16, epochs=3, ensemble=2),
-    "nnlp": dict(hidden=16, epochs=3),
-    "narformer-v2": dict(width=16, fc_hidden=16, epochs=2),
-    "gbdt": dict(n_estimators=20, min_child_samples=2),
-    "flops-linear": {},
-    "flops-mem-linear": {},
-}
+from tests.conftest import TINY_PREDICTORS
 
 
 @pytest.fixture(scope="module")
-def data():
-    graphs = [load_onnx(export_sample(get_family(f).sample(s)), name=f"{f}-{s}") for f, s in SAMPLES]
-    # a synthetic, additive "latency": per-node cost + FLOPs term
-    y = np.array([0.02 * len(g.nodes) + g.flops / 5e7 + 0.05 for g in graphs])
-    return graphs, y
-
-
-def test_every_registered_predictor_trains_and_predicts(data):
-    graphs, y = data
-    assert set(list_predictors("latency")) == set(TINY)
-    for name, hp in TINY.items():
-        p = create_predictor(name, task="latency", seed=0, **hp).fit(graphs[:9], y[:9], graphs[9:], y[9:])
-        out = p.predict(graphs)
-        assert out.shape == (len(graphs),) and np.all(np.isfinite(out)) and np.all(out > 0), name
+def data(zoo_latency):
+    return zoo_latency
 
 
 def test_linear_baselines_recover_exact_relations(data):
@@ -99,7 +75,7 @@ def test_edges_are_forward_in_token_order(data):
 @pytest.fixture(scope="module")
 def fitted(data):
     graphs, y = data
-    return ArchcastLatency(**TINY["archcast"]).fit(graphs[:9], y[:9], graphs[9:], y[9:])
+    return ArchcastLatency(**TINY_PREDICTORS[("latency", "archcast")]).fit(graphs[:9], y[:9], graphs[9:], y[9:])
 
 
 def test_packed_batch_equals_one_at_a_time(data, fitted):
