@@ -11,7 +11,13 @@
   one row has ``is_current`` true (a partial unique index); older rows stay as history.
 * ``sample_aliases``: zoo samples whose graph equals an already stored graph (another seed gave
   the same network): a resumed run skips them without exporting again.
-* ``archcast_meta``: key/value, holds ``schema_version``.
+* ``api_tokens``: access tokens of ``archcast serve`` as SHA-256 hex digests (never the token),
+  each with a name and a scope (``read`` or ``write``).
+* ``archcast_meta``: key/value, holds ``schema_version`` (bumped only for incompatible changes).
+
+Every change to these tables needs an Alembic revision in ``archcast/store/migrations/versions``
+(``python -m archcast.store.migrate new "what changed"`` writes one); a test upgrades an empty
+database to the head revision and compares it with this metadata.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA_VERSION = "1"
 STATUSES = ("ok", "failed")
+TOKEN_SCOPES = ("read", "write")
 
 
 class Base(DeclarativeBase):
@@ -109,6 +116,14 @@ class MeasurementRow(Base):
     source: Mapped[str] = mapped_column(String(32), default="archcast")  # archcast | nnlqp
     measured_at: Mapped[datetime] = mapped_column(DateTime)  # UTC
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the measurement protocol of archcast.collect (all nullable: rows of plain `archcast profile` leave them empty)
+    cpu_ms_min: Mapped[float | None] = mapped_column(Float)  # thread CPU time per run, 1-thread platforms
+    cpu_ms_median: Mapped[float | None] = mapped_column(Float)
+    cpu_cv: Mapped[float | None] = mapped_column(Float)
+    pass_id: Mapped[str | None] = mapped_column(String(64))  # the collection pass that measured the row
+    speed_index: Mapped[float | None] = mapped_column(Float)  # canary speed of the machine then (1 = reference)
+    role: Mapped[str | None] = mapped_column(String(16))  # None: a model; "canary": a speed-reference model
+    push_id: Mapped[str | None] = mapped_column(String(64))  # client key of a pushed row: a retried push is a no-op
 
     __table_args__ = (
         CheckConstraint("status IN ('ok', 'failed')", name="ck_measurements_status"),
@@ -116,6 +131,8 @@ class MeasurementRow(Base):
         Index("uq_measurements_current", "graph_fingerprint", "platform_id", "batch_size", unique=True,
               sqlite_where=text("is_current = 1"), postgresql_where=text("is_current")),
         Index("ix_measurements_platform", "platform_id", "batch_size", "is_current"),
+        Index("ix_measurements_graph", "graph_fingerprint"),
+        Index("uq_measurements_push_id", "push_id", unique=True),
     )
 
 
@@ -131,5 +148,19 @@ class SampleAliasRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime)  # UTC
 
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "Base", "GraphRow", "MeasurementRow", "MetaRow", "PlatformRow",
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex digest of the token
+    name: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(8))
+    created: Mapped[datetime] = mapped_column(DateTime)  # UTC
+
+    __table_args__ = (
+        CheckConstraint("scope IN ('read', 'write')", name="ck_api_tokens_scope"),
+        Index("uq_api_tokens_name", "name", unique=True),
+    )
+
+
+__all__ = ["SCHEMA_VERSION", "STATUSES", "TOKEN_SCOPES", "ApiTokenRow", "Base", "GraphRow", "MeasurementRow", "MetaRow", "PlatformRow",
            "SampleAliasRow"]

@@ -2,10 +2,15 @@
 
 Location: ``Store(url)``; else the ``ARCHCAST_DB`` environment variable; else
 ``<platformdirs.user_data_dir("archcast")>/archcast.db``. A location is a SQLAlchemy URL
-(``sqlite:///path``, ``postgresql://...``) or a plain file path (SQLite).
+(``sqlite:///path``, ``postgresql://user@host/db`` — driven by psycopg 3) or a plain file path
+(SQLite). ``create=False`` (read commands) refuses a database that does not exist instead of
+creating it. Opening a store brings its schema to the head Alembic revision
+(:mod:`archcast.store.migrate`); an SQLite file is checked (``PRAGMA quick_check``) once per
+process and file state, so a damaged file is reported instead of read.
 
 SQLite runs in WAL mode with a busy timeout; every write is one ``BEGIN IMMEDIATE`` transaction,
-so concurrent writers (several profiling processes) queue instead of failing, and a process killed
+so concurrent writers (several profiling processes) queue instead of failing; on PostgreSQL a
+transaction-scoped advisory lock per (graph, platform, batch) does the same for one key, and a process killed
 mid-write leaves the database as of its last commit. Writes are idempotent: recording a
 measurement for a (graph, platform, batch size) that has one marks the older row
 ``is_current = False`` in the same transaction (history is kept); a partial unique index
@@ -24,9 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Union
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
 
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, create_engine, event, func, select, text, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -34,8 +39,19 @@ from sqlalchemy.pool import StaticPool
 
 from archcast.profile.measurement import Measurement
 from archcast.profile.platform import Platform
+from archcast.store import migrate
 from archcast.store.errors import StoreCorruptError, StoreError, StoreLockedError
-from archcast.store.schema import SCHEMA_VERSION, Base, GraphRow, MeasurementRow, MetaRow, PlatformRow, SampleAliasRow
+from archcast.store.schema import (
+    SCHEMA_VERSION,
+    STATUSES,
+    TOKEN_SCOPES,
+    ApiTokenRow,
+    GraphRow,
+    MeasurementRow,
+    MetaRow,
+    PlatformRow,
+    SampleAliasRow,
+)
 
 if TYPE_CHECKING:
     from archcast.graph.ir import NetGraph
@@ -45,6 +61,12 @@ ENV_VAR = "ARCHCAST_DB"
 DB_FILE = "archcast.db"
 DIALECTS = ("sqlite", "postgresql")
 _WRITE_RETRIES = 5  # PostgreSQL: a concurrent writer can win the unique index; retry the transaction
+PG_DRIVER = "psycopg"  # postgresql:// means psycopg 3 (SQLAlchemy's own default would be psycopg2)
+_checked: dict[tuple[str, int, int], bool] = {}  # SQLite files that passed quick_check: (path, size, mtime)
+# measurement columns a pushed row may set (everything but keys and bookkeeping); new columns join by themselves
+PUSHABLE_COLUMNS = tuple(c.name for c in MeasurementRow.__table__.columns
+                         if c.name not in {"id", "graph_fingerprint", "platform_id", "batch_size", "is_current",
+                                           "push_id", "source"})
 
 Result = Union[Measurement, str, BaseException]
 
@@ -60,13 +82,16 @@ def default_url() -> str:
 
 
 def _to_url(location: str | Path) -> URL:
-    text = str(location)
-    if "://" not in text:
-        return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
+    loc = str(location)
+    if "://" not in loc:
+        return URL.create("sqlite", database=str(Path(loc).expanduser().resolve()))
     try:
-        return make_url(text)
+        url = make_url(loc)
     except ArgumentError as e:
-        raise StoreError(f"database URL {text!r} is not valid ({e}); use sqlite:///PATH, postgresql://... or a file path") from None
+        raise StoreError(f"database URL {loc!r} is not valid ({e}); use sqlite:///PATH, postgresql://... or a file path") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername=f"postgresql+{PG_DRIVER}")
+    return url
 
 
 def _utcnow() -> datetime:
@@ -124,6 +149,12 @@ class MeasurementRecord:
     source: str
     measured_at: datetime
     is_current: bool
+    cpu_ms_min: float | None = None
+    cpu_ms_median: float | None = None
+    cpu_cv: float | None = None
+    pass_id: str | None = None
+    speed_index: float | None = None
+    role: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -147,27 +178,60 @@ class Store:
         StoreError: unsupported URL, unreadable location, or a schema from another archcast version.
     """
 
-    def __init__(self, url: str | Path | None = None, *, create: bool = True, busy_timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str | Path | None = None, *, create: bool = True, busy_timeout_s: float = 60.0,
+                 check: bool = True) -> None:
         self.url = _to_url(url if url is not None else default_url())
         self.busy_timeout_s = float(busy_timeout_s)
         backend = self.url.get_backend_name()
         if backend not in DIALECTS:
             raise StoreError(f"database {self.location}: dialect {backend!r} is not supported; valid: {', '.join(DIALECTS)}")
-        self._engine = self._make_engine()
+        if not create and self.path is not None and not self.path.is_file():
+            raise StoreError(f"database {self.location} does not exist; give an existing store with --db or "
+                             f"{ENV_VAR} (a command that writes, such as archcast profile, creates one)")
+        self._engine = self._make_engine(create)
         with self._guard("opening it"):
-            if create:
-                with self._engine.connect() as conn:
-                    conn.execution_options(archcast_write=True)
-                    with conn.begin():
-                        Base.metadata.create_all(conn, checkfirst=True)
-                        row = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
-                        if row is None:
-                            conn.execute(MetaRow.__table__.insert().values(key="schema_version", value=SCHEMA_VERSION))
-            with self._engine.connect() as conn, conn.begin():
-                version = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
+            if check and self.path is not None:
+                self._quick_check()
+            self._open_schema(create)
+
+    def _open_schema(self, create: bool) -> None:
+        """Check the schema revision; create or upgrade it to head when it is not there yet."""
+        with self._engine.connect() as conn, conn.begin():
+            revision = migrate.current_revision(conn)
+        if revision is None and not create:
+            raise StoreError(f"database {self.location} holds no archcast store (no tables); give an existing "
+                             "store, or create it with a command that writes (archcast profile, archcast serve)")
+        if revision != migrate.head():
+            with self._engine.connect() as conn:
+                conn.execution_options(archcast_write=True)
+                with conn.begin():
+                    if self.dialect == "postgresql":  # one migrator at a time; the others find head
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": migrate.PG_LOCK_KEY})
+                    migrate.upgrade(conn, self.location)
+                    if conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar() is None:
+                        conn.execute(MetaRow.__table__.insert().values(key="schema_version", value=SCHEMA_VERSION))
+        with self._engine.connect() as conn, conn.begin():
+            version = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
         if version is not None and version != SCHEMA_VERSION:
             raise StoreError(f"database {self.location} has archcast schema version {version}; this archcast "
                              f"reads version {SCHEMA_VERSION} (use a matching archcast, or another --db)")
+
+    def _quick_check(self) -> None:
+        """``PRAGMA quick_check`` of the SQLite file, once per process and (size, mtime)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return  # a new database
+        key = (str(self.path), st.st_size, st.st_mtime_ns)
+        if key in _checked:
+            return
+        with self._engine.connect() as conn, conn.begin():
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise StoreCorruptError(
+                f"database {self.location} is damaged (quick_check: {'; '.join(rows[:3])}); it was left untouched: "
+                "restore it from a copy, or move it away and pass another --db / ARCHCAST_DB")
+        _checked[key] = True
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -178,24 +242,34 @@ class Store:
         return self.url.render_as_string(hide_password=True)
 
     @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.url.get_backend_name()
+
+    @property
     def path(self) -> Path | None:
         """The SQLite file, or None (PostgreSQL, in-memory SQLite)."""
         db = self.url.database
         return Path(db) if self.url.get_backend_name() == "sqlite" and db and db != ":memory:" else None
 
-    def _make_engine(self) -> Engine:
+    def _make_engine(self, create: bool = True) -> Engine:
         if self.url.get_backend_name() != "sqlite":
-            return create_engine(self.url, pool_pre_ping=True)
-        kw: dict[str, Any] = {"connect_args": {"timeout": self.busy_timeout_s}}
-        if self.path is None:  # in-memory: one shared connection, else every connection is a new DB
-            kw.update(poolclass=StaticPool, connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False})
-        else:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"database {self.location}: cannot create its directory: {e}") from None
+                return create_engine(self.url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+            except ImportError as e:  # the driver is an optional dependency of SQLAlchemy
+                raise StoreError(f"database {self.location} needs the PostgreSQL driver {self.url.get_driver_name()!r} "
+                                 f"({e}); install it: pip install 'psycopg[binary]'") from None
+        kw: dict[str, Any] = {"connect_args": {"timeout": self.busy_timeout_s, "check_same_thread": False}}
+        if self.path is None:  # in-memory: one shared connection, else every connection is a new DB
+            kw.update(poolclass=StaticPool)
+        else:
             if self.path.is_dir():
                 raise StoreError(f"database {self.location} is a directory; give a file path")
+            if create:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StoreError(f"database {self.location}: cannot create its directory: {e}") from None
         engine = create_engine(self.url, **kw)
         timeout_ms = int(self.busy_timeout_s * 1000)
 
@@ -384,7 +458,26 @@ class Store:
             raise StoreError(f"database {self.location} has no graph {fingerprint!r}")
         if blob is None:
             raise StoreError(f"graph {fingerprint!r} in {self.location} is a stub of a failed export: it has no IR")
-        return NetGraph.from_json(zlib.decompress(blob).decode())
+        try:
+            ir = zlib.decompress(blob).decode()
+        except (zlib.error, UnicodeDecodeError) as e:
+            raise StoreCorruptError(f"database {self.location}: the stored IR of graph {fingerprint!r} is damaged "
+                                    f"({e}); re-add the graph or restore the database from a copy") from None
+        return NetGraph.from_json(ir)
+
+    def graph_info(self, fingerprint: str) -> dict[str, Any] | None:
+        """A graph's stored metadata (no IR): provenance, size, whether it has IR/ONNX; None if absent."""
+        cols = [c for c in GraphRow.__table__.columns if c.name not in ("ir_json", "onnx_zlib")]
+        q = select(*cols, GraphRow.ir_json.is_not(None), GraphRow.onnx_zlib.is_not(None)).where(
+            GraphRow.fingerprint == fingerprint)
+        with self._tx("reading a graph", write=False) as s:
+            row = s.execute(q).first()
+        if row is None:
+            return None
+        out = {c.name: v for c, v in zip(cols, row[:len(cols)])}
+        out["created"] = out["created"].isoformat()
+        out["has_ir"], out["has_onnx"] = bool(row[-2]), bool(row[-1])
+        return out
 
     # ------------------------------------------------------------------ measurements
     @staticmethod
@@ -400,26 +493,36 @@ class Store:
                 "node_profile": json.dumps(m.node_profile.summary()) if m.node_profile else None,
                 "session_s": m.session_s, "measure_s": m.measure_s,
                 "measured_at": _parse_time(m.timestamp),
+                "cpu_ms_min": m.cpu_ms_min, "cpu_ms_median": m.cpu_ms_median, "cpu_cv": m.cpu_cv,
             }
         reason = result if isinstance(result, str) else (str(result) or type(result).__name__)
         return {"status": "failed", "error": reason[:2000]}
 
-    def _insert(self, s: Session, fp: str, pid: str, batch_size: int, values: dict[str, Any], source: str) -> int:
+    def _insert(self, s: Session, fp: str, pid: str, batch_size: int, values: dict[str, Any], source: str,
+                push_id: str | None = None) -> int:
         if s.get(GraphRow, fp) is None:
             raise StoreError(f"database {self.location} has no graph {fp!r}; call add_graph (or add_stub) first")
+        if self.dialect == "postgresql":  # writers of one (graph, platform, batch) queue here, not at the index
+            key = hashlib.sha256(f"{fp}\0{pid}\0{int(batch_size)}".encode()).digest()
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(key[:8], "big", signed=True)})
         s.execute(update(MeasurementRow)
                   .where(MeasurementRow.graph_fingerprint == fp, MeasurementRow.platform_id == pid,
                          MeasurementRow.batch_size == batch_size, MeasurementRow.is_current.is_(True))
                   .values(is_current=False))
         row = MeasurementRow(graph_fingerprint=fp, platform_id=pid, batch_size=int(batch_size), source=source,
-                             is_current=True, **{"measured_at": _utcnow(), **{k: _finite(v) for k, v in values.items()}})
+                             is_current=True, push_id=push_id,
+                             **{"measured_at": _utcnow(), **{k: _finite(v) for k, v in values.items()}})
         s.add(row)
         s.flush()
         return int(row.id)
 
     def record(self, fingerprint: str, platform: Platform | str, result: Result, *,
-               batch_size: int | None = None, source: str = "archcast") -> int:
+               batch_size: int | None = None, source: str = "archcast", pass_id: str | None = None,
+               speed_index: float | None = None, role: str | None = None) -> int:
         """Store one measurement (``Measurement``) or failure (reason string or exception).
+
+        ``pass_id``, ``speed_index`` and ``role`` (None or ``"canary"``) are the collection
+        protocol's bookkeeping (:mod:`archcast.collect`).
 
         The previous current row of (graph, platform, batch) becomes history in the same
         transaction. ``platform`` may be a Platform (added if new) or a stored ``platform_id``.
@@ -430,6 +533,7 @@ class Store:
         if batch_size is None or int(batch_size) < 1:
             raise StoreError(f"record() needs batch_size >= 1 for a failure; got {batch_size!r}")
         values = self._measurement_values(result)
+        values.update(pass_id=pass_id, speed_index=speed_index, role=role)
         pid = platform.platform_id if isinstance(platform, Platform) else str(platform)
 
         def fn(s: Session) -> int:
@@ -485,11 +589,14 @@ class Store:
 
     def measurements(self, platform: str | Platform | None = None, family: str | None = None, *,
                      current_only: bool = True, status: str | None = None,
-                     batch_size: int | None = None) -> list[MeasurementRecord]:
+                     batch_size: int | None = None, fingerprint: str | None = None,
+                     after_id: int | None = None, limit: int | None = None) -> list[MeasurementRecord]:
         """Measurements joined with graph and platform, oldest first.
 
         ``platform``: a Platform, platform id or unique name; ``family``: zoo family (or NNLQP
-        model type); ``status``: ``"ok"``/``"failed"``; ``current_only=False`` adds history rows.
+        model type); ``status``: ``"ok"``/``"failed"``; ``current_only=False`` adds history rows;
+        ``fingerprint``: one graph. Pages: ``limit`` rows with ``id > after_id`` (keyset, stable
+        while rows are added).
         """
         q = (select(MeasurementRow, GraphRow, PlatformRow.name)
              .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
@@ -499,6 +606,12 @@ class Store:
             q = q.where(MeasurementRow.platform_id == self.resolve_platform(platform))
         if family is not None:
             q = q.where(GraphRow.family == family)
+        if fingerprint is not None:
+            q = q.where(MeasurementRow.graph_fingerprint == fingerprint)
+        if after_id is not None:
+            q = q.where(MeasurementRow.id > int(after_id))
+        if limit is not None:
+            q = q.limit(max(0, int(limit)))
         if current_only:
             q = q.where(MeasurementRow.is_current.is_(True))
         if status is not None:
@@ -546,6 +659,119 @@ class Store:
             out["file_bytes"] = self.path.stat().st_size
         return out
 
+    # ------------------------------------------------------------------ pushed measurements (archcast serve)
+    def ingest(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[int, bool]]:
+        """Store measurements pushed by device agents, all in one transaction.
+
+        Each item: ``fingerprint``; ``graph`` (a NetGraph, needed when the store lacks it) with
+        optional ``provenance`` (``family``, ``seed``, ``generator_version``, ``generator_config``);
+        ``platform`` (a Platform); ``batch_size``; ``values`` ({column: value} of
+        :data:`PUSHABLE_COLUMNS`, validated against the column types; ``status`` required);
+        optional ``push_id`` (a client key: an item whose ``push_id`` is stored is skipped) and
+        ``source``. Returns ``(row id, created)`` per item.
+
+        Raises:
+            StoreError: a bad value (names the item and column), or a graph the store lacks.
+        """
+        prepared = [self._prepare_push(i, item) for i, item in enumerate(items)]
+
+        def fn(s: Session) -> list[tuple[int, bool]]:
+            out = []
+            for item, values in prepared:
+                pid = item.get("push_id")
+                if pid is not None:
+                    old = s.scalar(select(MeasurementRow.id).where(MeasurementRow.push_id == pid))
+                    if old is not None:
+                        out.append((int(old), False))
+                        continue
+                fp = item["fingerprint"]
+                if item.get("graph") is not None:
+                    self._graph_row(s, fp, **self._pushed_graph_values(item["graph"], item.get("provenance")))
+                plat = self._platform_row(s, item["platform"])
+                out.append((self._insert(s, fp, plat, int(item["batch_size"]), values,
+                                         str(item.get("source") or "push")[:32], push_id=pid), True))
+            return out
+
+        return self._write(f"storing {len(prepared)} pushed measurements", fn)
+
+    def _pushed_graph_values(self, graph: "NetGraph", prov: Mapping[str, Any] | None) -> dict[str, Any]:
+        values = self._graph_values(graph, None, None)
+        for k in ("family", "seed", "generator_version", "generator_config"):
+            if prov and prov.get(k) is not None:
+                values[k] = int(prov[k]) if k == "seed" else str(prov[k])
+        return values
+
+    def _prepare_push(self, i: int, item: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        where = f"pushed item {i}"
+        raw = item.get("values")
+        if not isinstance(raw, Mapping):
+            raise StoreError(f"{where}: values must be an object of measurement columns; got {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(PUSHABLE_COLUMNS))
+        if unknown:
+            raise StoreError(f"{where}: unknown measurement column(s) {', '.join(map(repr, unknown))}; "
+                             f"valid: {', '.join(PUSHABLE_COLUMNS)}")
+        if raw.get("status") not in STATUSES:
+            raise StoreError(f"{where}: status must be one of {', '.join(STATUSES)}; got {raw.get('status')!r}")
+        b = item.get("batch_size")
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise StoreError(f"{where}: batch_size must be an integer >= 1; got {b!r}")
+        if not isinstance(item.get("platform"), Platform):
+            raise StoreError(f"{where}: platform must be a Platform")
+        pid = item.get("push_id")
+        if pid is not None and (not isinstance(pid, str) or not 8 <= len(pid) <= 64):
+            raise StoreError(f"{where}: push_id must be a string of 8 to 64 characters; got {pid!r}")
+        fp, graph = item.get("fingerprint"), item.get("graph")
+        if not isinstance(fp, str) or not 1 <= len(fp) <= 64:
+            raise StoreError(f"{where}: fingerprint must be a string of 1 to 64 characters; got {fp!r}")
+        if graph is not None and graph.fingerprint() != fp:
+            raise StoreError(f"{where}: the graph's fingerprint is {graph.fingerprint()}, not {fp}")
+        cols = MeasurementRow.__table__.columns
+        values = {k: _column_value(where, k, cols[k], v) for k, v in raw.items()}
+        if values.get("measured_at") is None:
+            values.pop("measured_at", None)  # the store's clock
+        return item, values
+
+    # ------------------------------------------------------------------ API tokens (archcast serve)
+    def add_token(self, name: str, scope: str, token_sha256: str) -> None:
+        """Store a token's SHA-256 hex digest under ``name`` with ``scope`` (read or write)."""
+        if scope not in TOKEN_SCOPES:
+            raise StoreError(f"token scope {scope!r} is not valid; valid: {', '.join(TOKEN_SCOPES)}")
+        if not name or len(name) > 128:
+            raise StoreError(f"token name must be 1 to 128 characters; got {name!r}")
+
+        def fn(s: Session) -> None:
+            if s.scalar(select(ApiTokenRow.name).where(ApiTokenRow.name == name)) is not None:
+                raise StoreError(f"database {self.location} already has a token named {name!r}; "
+                                 "revoke it first or pick another name")
+            s.add(ApiTokenRow(token_sha256=token_sha256, name=name, scope=scope, created=_utcnow()))
+
+        self._write(f"adding token {name!r}", fn)
+
+    def token(self, token_sha256: str) -> tuple[str, str] | None:
+        """``(name, scope)`` of the token with this digest, or None."""
+        with self._tx("checking a token", write=False) as s:
+            row = s.execute(select(ApiTokenRow.name, ApiTokenRow.scope)
+                            .where(ApiTokenRow.token_sha256 == token_sha256)).first()
+        return (row[0], row[1]) if row is not None else None
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Names, scopes and creation times of the stored tokens (never the digests)."""
+        with self._tx("listing tokens", write=False) as s:
+            rows = s.execute(select(ApiTokenRow.name, ApiTokenRow.scope, ApiTokenRow.created)
+                             .order_by(ApiTokenRow.name)).all()
+        return [{"name": n, "scope": sc, "created": c.isoformat()} for n, sc, c in rows]
+
+    def revoke_token(self, name: str) -> bool:
+        """Delete the token ``name``; False when there is none."""
+        def fn(s: Session) -> bool:
+            row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+        return self._write(f"revoking token {name!r}", fn)
+
     # ------------------------------------------------------------------ exchange (see archcast.store.exchange)
     def export_table(self, path: str | Path, format: str = "csv", *, platform: str | None = None,
                      current_only: bool = True) -> Path:
@@ -567,6 +793,41 @@ class Store:
         return import_nnlqp(self, root, platform_name)
 
 
+def _column_value(where: str, name: str, col: Any, v: Any) -> Any:
+    """``v`` checked against the type of measurement column ``col`` (one-line errors)."""
+    if v is None:
+        if not col.nullable and name != "measured_at":
+            raise StoreError(f"{where}: {name} must not be null")
+        return None
+    t = col.type
+    bad = f"{where}: {name} must be"
+    if isinstance(t, Boolean):
+        if not isinstance(v, bool):
+            raise StoreError(f"{bad} true or false; got {v!r}")
+        return v
+    if isinstance(t, Integer):
+        if isinstance(v, bool) or not isinstance(v, int) or abs(v) >= 2 ** 31:
+            raise StoreError(f"{bad} an integer; got {v!r}")
+        return v
+    if isinstance(t, Float):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise StoreError(f"{bad} a finite number; got {v!r}")
+        return float(v)
+    if isinstance(t, DateTime):
+        try:
+            return _parse_time(str(v))
+        except ValueError:
+            raise StoreError(f"{bad} an ISO 8601 time; got {v!r}") from None
+    if isinstance(t, (String, Text)):
+        if not isinstance(v, str):
+            v = json.dumps(v, sort_keys=True)  # JSON columns (input_shapes, node_profile) may come as objects
+        limit = getattr(t, "length", None) or 100_000
+        if len(v) > limit:
+            raise StoreError(f"{bad} at most {limit} characters; got {len(v)}")
+        return v
+    raise StoreError(f"{where}: column {name} cannot be pushed")
+
+
 def _parse_time(ts: str) -> datetime:
     if not ts:
         return _utcnow()
@@ -583,9 +844,12 @@ def _record_of(m: MeasurementRow, g: GraphRow, platform_name: str) -> Measuremen
         latency_ms_median=m.latency_ms_median, latency_ms_mean=m.latency_ms_mean, latency_ms_p90=m.latency_ms_p90,
         latency_ms_std=m.latency_ms_std, latency_cv=m.latency_cv, n_runs=m.n_runs, warmup_runs=m.warmup_runs,
         host=m.host, source=m.source, measured_at=m.measured_at, is_current=bool(m.is_current),
+        cpu_ms_min=m.cpu_ms_min, cpu_ms_median=m.cpu_ms_median, cpu_cv=m.cpu_cv, pass_id=m.pass_id,
+        speed_index=m.speed_index, role=m.role,
     )
 
 
-__all__ = ["DB_FILE", "ENV_VAR", "RECORD_COLUMNS", "MeasurementRecord", "Store", "default_url", "onnx_key", "sample_key"]
+__all__ = ["DB_FILE", "ENV_VAR", "PUSHABLE_COLUMNS", "RECORD_COLUMNS", "MeasurementRecord", "Store", "default_url",
+           "onnx_key", "sample_key"]
 
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the measurement store (see :mod:`archcast.store.migrate`)."""
