@@ -111,7 +111,7 @@ def test_iso_key_pruning_rules():
 def test_iso_classes_of_the_whole_space():
     keys = Counter(nb201_iso_key(s) for s in ALL_CELLS)
     sizes = Counter(keys.values())
-    assert len(keys) == 8765  # design.md: 15,625 cells compute 8,765 distinct functions
+    assert len(keys) == 8765  # docs/design.md: 15,625 cells compute 8,765 distinct functions
     assert keys[NO_PATH] == 341
     assert sizes[2] == 600  # pairs that differ only by swapping the inner nodes
     assert sizes == {1: 8080, 2: 600, 58: 80, 341: 5}

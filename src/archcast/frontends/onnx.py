@@ -336,6 +336,8 @@ def _known_constants(model: onnx.ModelProto, ext: ExternalData, label: str) -> d
         v = tensor_value(t, ext, label)
         if v is not None:
             known[t.name] = v
+            if t.data_location == TensorProto.EXTERNAL:  # inline it: inference and onnxruntime see it
+                t.CopyFrom(numpy_helper.from_array(v, t.name))
     for n in g.node:
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
             v = _constant_value(n, ext, label)
