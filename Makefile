@@ -24,12 +24,19 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
+# exactly the commands behind the committed tables in docs/benchmarks.md (hours of CPU)
 bench: setup
-	$(VENV)/bin/archcast bench accuracy --space nb201 --train-size 781 1563 --seeds 5
-	$(VENV)/bin/archcast bench speed
-	$(VENV)/bin/archcast bench latency --protocol in-family --seeds 3 --tag in-family
-	$(VENV)/bin/archcast bench latency --protocol lofo --seeds 3 --train-cap 40 --tag lofo
-	$(VENV)/bin/archcast bench latency-speed
+	$(VENV)/bin/archcast bench accuracy --space nb201 --train-size 781 --seeds 5 --tag 781 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench accuracy --space nb201 --train-size 1563 --seeds 3 --tag 1563 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench accuracy --space nasbench-graph --dataset arxiv citeseer computers cora cs photo physics proteins pubmed \
+	  --train-frac 0.05 --seeds 1 --predictors archcast gcn lgbm mlp nnlp --set archcast:ensemble=1 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench speed --threads 2 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench latency --protocol in-family --seeds 3 --tag in-family --set archcast:ensemble=1 \
+	  --set narformer-v2:width=64 --set narformer-v2:fc_hidden=64 --set narformer-v2:epochs=6 --jobs 1 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench latency --protocol lofo --seeds 3 --train-cap 40 --tag lofo --set archcast:ensemble=1 \
+	  --set narformer-v2:width=64 --set narformer-v2:fc_hidden=64 --set narformer-v2:epochs=6 --jobs 2 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench adapt --dataset datasets/ort-cpu-1t-disable --seeds 2 --jobs 1 --set scratch:epochs=60 --out benchmarks/results --overwrite
+	$(VENV)/bin/archcast bench latency-speed --out benchmarks/results --overwrite
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,4 +1,4 @@
-"""Evaluation metrics (design.md §3): MAPE, Acc(delta), Kendall tau-b, Spearman."""
+"""Evaluation metrics (docs/design.md §3): MAPE, Acc(delta), Kendall tau-b, Spearman."""
 
 from __future__ import annotations
 

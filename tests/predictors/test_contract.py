@@ -1,4 +1,4 @@
-"""One contract, every registered predictor of both tasks (house.md "one contract"): the
+"""One contract, every registered predictor of both tasks (README, "Where things live"): the
 constructor only stores, ``predict`` refuses an unfitted predictor, ``fit`` learns and returns
 ``self``, the same seed gives the same predictions, a bad knob is named in a one-line error, and
 checkpoints round-trip where the predictor supports them."""

@@ -15,9 +15,10 @@ import torch
 from archcast.cli import main
 from archcast.errors import CheckpointError, InvalidInputError
 from archcast.frontends.onnx import load_onnx
-from archcast.service import predict as service
 from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.profile import Measurement, Platform
+from archcast.service import predict as service
+from archcast.service import report
 from archcast.zoo import export_sample, get_family
 
 torch.set_num_threads(1)
@@ -152,7 +153,7 @@ def test_unknown_ops_share(env):
     p = service.predict_graph(g, env["dir"])
     assert p.unknown_ops == {"MyCustomOp": 1} and math.isclose(p.unknown_share, 1 / 3)
     assert any("MyCustomOp x1" in w and "vocabulary" in w for w in p.warnings)
-    assert "unknown ops: 33.3 % of nodes (MyCustomOp x1)" in service.format_prediction(p)
+    assert "unknown ops: 33.3 % of nodes (MyCustomOp x1)" in report.format_prediction(p)
 
 
 def test_predict_torch_module_and_other_sources(env):
@@ -297,3 +298,36 @@ def test_cli_dynamic_input_shape(env, capsys, tmp_path):
     _one_line_error(rc, err, "'pixels'", "--input-shape")
     rc, out, _ = _cli(capsys, path, "--platform", "tiny-test", "--input-shape", "pixels=2,3,8,8", "--format", "json")
     assert rc == 0 and json.loads(out)["graph"]["batch_size"] == 2
+
+
+# ------------------------------------------------------------------------------ regressions (issue 9 audit)
+def test_plot_draws_exactly_top_bars_and_refuses_bad_paths(env, tmp_path):
+    from matplotlib.image import imread
+
+    p = service.predict_graph(env["graph"], env["dir"])
+    small = imread(report.plot_breakdown(p, tmp_path / "3.png", top=3))
+    big = imread(report.plot_breakdown(p, tmp_path / "12.png", top=12))
+    # the figure height grows by 0.32 inch (35 px at 110 dpi) per bar
+    assert big.shape[0] - small.shape[0] == pytest.approx(9 * 0.32 * 110, abs=3)
+    with pytest.raises(InvalidInputError, match="cannot write the plot"):
+        report.plot_breakdown(p, "/proc/x/plot.png")
+    with pytest.raises(InvalidInputError, match="top"):
+        report.plot_breakdown(p, tmp_path / "0.png", top=0)
+
+
+def test_api_arguments_of_the_wrong_type_are_named(env):
+    import archcast
+
+    with pytest.raises(InvalidInputError, match="platform must be"):
+        archcast.predict(env["model"], platform=["ort-cpu-1t"])
+    with pytest.raises(InvalidInputError, match="input_shapes must be"):
+        archcast.predict(env["model"], input_shapes=5)
+
+
+def test_non_finite_prediction_is_an_error(env):
+    pred = _fresh(env)
+    with torch.no_grad():
+        for net in pred.members_:
+            net.head[-1].bias.fill_(float("inf"))
+    with pytest.raises(CheckpointError, match="non-finite"):
+        service.predict_graph(env["graph"], pred)

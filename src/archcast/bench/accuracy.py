@@ -1,6 +1,6 @@
 """``archcast bench accuracy``: every registered predictor on the same splits, one run.
 
-Protocol (design.md §3): for each training size and seed, ``train`` random cells, 200 validation
+Protocol (docs/design.md §3): for each training size and seed, ``train`` random cells, 200 validation
 cells (the only data used for model selection), test = all remaining cells. ``split="iso"`` keeps
 every isomorphism class on one side (NB201 only). Results: JSON (every run + summary +
 environment), a Markdown table (mean ± std over seeds) and a predicted-vs-true scatter PNG.

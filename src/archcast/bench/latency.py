@@ -1,6 +1,6 @@
 """``archcast bench latency``: every latency predictor side by side on a measured data set.
 
-Protocols (design.md §3):
+Protocols (docs/design.md §3):
 
 * ``in-family``: inside every family a random 80 / 20 split (per seed); one model is trained on
   the pooled 80 % parts (10 % of them held out for validation), and scored per family on its 20 %.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from archcast.errors import ArchcastError
 
@@ -16,10 +16,17 @@ from archcast.errors import ArchcastError
 GROUPS = ("inspect", "predict", "train", "bench", "zoo", "profile", "db", "dataset", "adapt")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the problem, with the hint where the usage is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    p = argparse.ArgumentParser(prog="archcast", description="Predict a network's latency and accuracy from its graph.")
+    p = OneLineParser(prog="archcast", description="Predict a network's latency and accuracy from its graph.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,6 +52,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"archcast: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the user gave cannot be read or written
+        if args.debug:
+            raise
+        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
+        print(f"archcast: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if args.debug:
+            raise
+        print("archcast: error: out of memory (the input is too large for this machine)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archcast: interrupted", file=sys.stderr)

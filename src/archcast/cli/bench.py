@@ -11,6 +11,36 @@ from archcast.cli.options import help_of, parse_set
 from archcast.errors import InvalidInputError
 
 DEFAULT_DATASET = "datasets/ort-cpu-1t"
+RESULT_SUFFIXES = (".json", ".md", ".png")
+
+
+def out_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--out", help="results directory (default: a new bench-results/<time> directory; the "
+                                 "committed results live in benchmarks/results)")
+    s.add_argument("--overwrite", action="store_true", help="replace result files that already exist in --out")
+
+
+def results_dir(args: argparse.Namespace, *stems: str) -> Path:
+    """``--out`` (default: a fresh time-stamped directory), refusing to replace existing result files
+    of ``stems`` unless ``--overwrite``; created and checked writable before any work starts."""
+    import time
+
+    out = Path(args.out) if args.out else Path("bench-results") / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    if not args.overwrite:
+        for stem in stems:
+            for suffix in RESULT_SUFFIXES:
+                if (out / f"{stem}{suffix}").exists():
+                    raise InvalidInputError(f"{out / (stem + suffix)} already exists; pass --overwrite to replace it "
+                                            "or --out DIR for another directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".archcast-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise InvalidInputError(f"cannot write results to {str(out)!r}: {e.strerror or e}") from None
+    args.out = str(out)
+    return out
 
 
 def cmd_bench_accuracy(args: argparse.Namespace) -> int:
@@ -32,6 +62,8 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     kw.setdefault("lgbm", {}).setdefault("n_jobs", args.threads)
+    stems = [f"accuracy_{ds.replace(':', '_')}_{args.split}" + (f"_{args.tag}" if args.tag else "") for ds in datasets]
+    results_dir(args, *stems)
     for ds in datasets:
         cfg = AccuracyBenchConfig(dataset=ds, train_sizes=args.train_size, train_fraction=args.train_frac,
                                   val_size=args.val_size, seeds=args.seeds, predictors=args.predictors,
@@ -45,16 +77,16 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
         print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
+
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     import torch
 
     from archcast.bench.accuracy import environment
     from archcast.bench.cell_speed import cell_speed_notes
 
+    out = results_dir(args, "speed_nb201")
     torch.set_num_threads(args.threads)
     numbers, notes = cell_speed_notes(args.checkpoint)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     env = environment()
     (out / "speed_nb201.json").write_text(json.dumps({"speed": numbers, "environment": env}, indent=2))
     text = "\n".join(notes + ["", f"Machine: {env['cpu']} ({env['cpu_count']} cores), torch threads "
@@ -79,12 +111,13 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
                              seeds=args.seeds, families=args.families, predictor_kw=parse_set(args.set),
                              jobs=args.jobs, train_cap=args.train_cap)
     stem = f"latency_{Path(args.dataset).name}" + (f"_{args.tag}" if args.tag else "")
-    cache = Path(args.out) / "jobs" / f"{stem}.jsonl"
+    cache = results_dir(args, stem) / "jobs" / f"{stem}.jsonl"
     result = run_latency_bench(cfg, cache, progress=not args.no_progress)
     paths = write_results(result, args.out, stem)
     print(markdown(result))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
 
 def cmd_bench_adapt(args: argparse.Namespace) -> int:
     from archcast.bench.adapt import markdown, run_adapt_bench, write
@@ -94,20 +127,21 @@ def cmd_bench_adapt(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"data set directory {args.dataset!r} does not exist")
     base = resolve_predictor_dir(args.base_platform, args.base_dir)
     kw = parse_set(args.set)
+    stem = f"adapt_{Path(args.dataset).name}"
+    results_dir(args, stem)
     res = run_adapt_bench(args.dataset, base, budgets=args.budgets, seeds=args.seeds,
                           scratch_hparams=kw.get("scratch"), fine_tune_kw=kw.get("fine-tune"), jobs=args.jobs)
-    stem = f"adapt_{Path(args.dataset).name}"
     paths = write(res, args.out, stem)
     print(markdown(res))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
+
 def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
     from archcast.bench.latency_speed import markdown, run_speed
 
+    out = results_dir(args, "speed_latency")
     res = run_speed(args.predictor, repeats=args.repeats)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "speed_latency.json").write_text(json.dumps(res, indent=1))
     text = markdown(res)
     (out / "speed_latency.md").write_text(text)
@@ -131,13 +165,13 @@ def register(sub: Any) -> None:
     s.add_argument("--set", action="append", metavar="PREDICTOR:KEY=VALUE", help="override a hyper-parameter")
     s.add_argument("--tag", help="suffix for the result file names (e.g. to run train sizes in parallel)")
     s.add_argument("--threads", type=int, default=1, help="torch/LightGBM threads (default 1)")
-    s.add_argument("--out", default="benchmarks/results")
+    out_args(s)
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_bench_accuracy)
     s = bsub.add_parser("speed", help="cell prediction speed and batched-vs-loop narformer-v2 (NB201)")
     s.add_argument("--checkpoint", help="checkpoint directory (default: the shipped NB201 predictor)")
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    s.add_argument("--out", default="benchmarks/results")
+    out_args(s)
     s.set_defaults(func=cmd_bench_speed)
     bsub_latency(bsub)
     b.set_defaults(func=help_of(b))
@@ -156,14 +190,14 @@ def bsub_latency(bsub: Any) -> None:
     s.add_argument("--train-cap", type=int, help="at most N training models per family (CPU budget)")
     s.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread each (default 2)")
     s.add_argument("--tag", help="suffix for result file names")
-    s.add_argument("--out", default="benchmarks/results")
+    out_args(s)
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_bench_latency)
 
     s = bsub.add_parser("latency-speed", help="archcast predict: CLI wall time, in-process, batch, tokenizer")
     s.add_argument("--predictor", help="predictor directory (default: the shipped ort-cpu-1t one)")
     s.add_argument("--repeats", type=int, default=5)
-    s.add_argument("--out", default="benchmarks/results")
+    out_args(s)
     s.set_defaults(func=cmd_bench_latency_speed)
 
     s = bsub.add_parser("adapt", help="error vs number of measurements on a new platform (fine-tune vs scratch)")
@@ -175,5 +209,5 @@ def bsub_latency(bsub: Any) -> None:
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--set", action="append", metavar="scratch|fine-tune:KEY=VALUE",
                    help="hyper-parameters of the from-scratch predictor or fine_tune() keywords")
-    s.add_argument("--out", default="benchmarks/results")
+    out_args(s)
     s.set_defaults(func=cmd_bench_adapt)

@@ -20,12 +20,8 @@ from archcast.errors import InvalidInputError
 def cmd_predict(args: argparse.Namespace) -> int:
     from archcast.frontends import load_graph
     from archcast.service.checkpoints import resolve_predictor_dir
-    from archcast.service.predict import (
-        DEFAULT_STORE,
-        format_prediction,
-        plot_breakdown,
-        predict_graph,
-    )
+    from archcast.service.predict import DEFAULT_STORE, predict_graph
+    from archcast.service.report import format_prediction, plot_breakdown
 
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1; got {args.top}")
@@ -34,7 +30,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     store = None if args.no_store else (args.db or DEFAULT_STORE)
     pred = predict_graph(graph, directory, platform=args.platform, store=store)
     pred.graph["source"] = args.model
-    plot = str(plot_breakdown(pred, args.plot, top=max(args.top, 15))) if args.plot else None
+    plot = str(plot_breakdown(pred, args.plot, top=args.top)) if args.plot else None
     if args.format == "json":
         out = pred.to_dict()
         if plot:

@@ -402,7 +402,7 @@ NARFORMER_VOCABULARY: tuple[str, ...] = (
 
 @TOKENIZERS.register("narformer-v2")
 class NarFormerV2Tokenizer(NetworkTokenizer):
-    """The reference tokenization (design.md §2), 149 dims with the default vocabulary.
+    """The reference tokenization (docs/design.md §2), 149 dims with the default vocabulary.
 
     Token = one-hot over 28 ops + 1 unknown slot (29) ‖ 8 attribute slots x ``sin_dim`` (80) ‖
     output shape N,C,H,W x ``sin_dim`` (40). Attribute slots keep only the *first element* of tuple

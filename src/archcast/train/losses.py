@@ -1,4 +1,4 @@
-"""Training losses (design.md §2). All take ``pred``/``target`` of shape ``[B]``."""
+"""Training losses (docs/design.md §2). All take ``pred``/``target`` of shape ``[B]``."""
 
 from __future__ import annotations
 

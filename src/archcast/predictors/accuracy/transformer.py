@@ -333,6 +333,7 @@ class TransformerPredictor(Predictor):
         klass = {"narformer-v2": NARFormerV2Predictor, "archcast": ArchcastPredictor}.get(name)
         if klass is None or cfg.get("task", "accuracy") != "accuracy":
             raise CheckpointError(f"checkpoint {str(directory)!r} holds predictor {name!r}, not a transformer predictor")
+        _check_cell_config(cfg, f"checkpoint {str(directory)!r}")
         style = cfg["tokenizer"].split(":", 1)[1]
         tensors, cfg = load_checkpoint(directory, expect={
             "tokenizer_version": CELL_TOKENIZER_VERSION,
@@ -340,14 +341,21 @@ class TransformerPredictor(Predictor):
         })
         self = klass(seed=cfg["seed"])
         self.space_, self.style_, self.tta_ = cfg["space"], style, cfg["tta"]
-        self.train_cfg_ = TrainConfig(**cfg["train"])
-        self.net_cfg_ = NetConfig(**cfg["net"])
+        try:
+            self.train_cfg_ = TrainConfig(**cfg["train"])
+            self.net_cfg_ = NetConfig(**cfg["net"])
+        except (InvalidInputError, TypeError) as e:
+            raise CheckpointError(f"checkpoint {str(directory)!r}: {e}") from None
         self.y_mean_, self.y_scale_ = cfg["y_mean"], cfg["y_scale"]
         self.members_ = []
         for i in range(cfg["members"]):
             net = NARFormerNet(self.net_cfg_)
             sd = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"m{i}.")}
-            net.load_state_dict(sd)
+            try:
+                net.load_state_dict(sd)
+            except RuntimeError as e:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise CheckpointError(f"checkpoint {str(directory)!r}: member {i} weights do not fit: {first}") from None
             net.eval()
             self.members_.append(net)
         return self
@@ -355,7 +363,7 @@ class TransformerPredictor(Predictor):
 
 @register_predictor("accuracy", "narformer-v2")
 class NARFormerV2Predictor(TransformerPredictor):
-    """The faithful NAR-Former V2 configuration (design.md §2)."""
+    """The faithful NAR-Former V2 configuration (docs/design.md §2)."""
 
     name = "narformer-v2"
 
@@ -365,3 +373,23 @@ class ArchcastPredictor(TransformerPredictor):
     """archcast's default: bidirectional, live-path aware, ranking-trained small ensemble."""
 
     name = "archcast"
+
+
+_CELL_NET_BOUNDS = {"d_in": (1, 4096), "width": (1, 2048), "n_blocks": (1, 32), "ffn_ratio": (1, 16),
+                    "ffn_groups": (1, 64), "graph_features": (0, 4096), "fc_hidden": (1, 4096), "dropout": (0.0, 1.0),
+                    "layer_scale_init": (0.0, 10.0)}
+
+
+def _check_cell_config(cfg: dict, where: str) -> None:
+    """Refuse a tampered cell checkpoint config with one line naming the bad key and value."""
+    from archcast.models.narformer import NetConfig
+    from archcast.train.checkpoint import check_section, dataclass_schema
+
+    check_section(cfg, {"space": (str, None, None), "tokenizer": (str, None, None), "net": (dict, None, None),
+                        "train": (dict, None, None), "members": (int, 1, 64), "tta": (bool, None, None),
+                        "y_mean": ((int, float), None, None), "y_scale": ((int, float), 1e-12, None),
+                        "seed": (int, None, None)}, where, allow_extra=True)
+    if ":" not in cfg["tokenizer"] or cfg["space"] not in SPACES:
+        raise CheckpointError(f"{where}: tokenizer {cfg['tokenizer']!r} / space {cfg['space']!r} is not a cell "
+                              f"tokenizer of a known space ({', '.join(SPACES.names())})")
+    check_section(cfg["net"], dataclass_schema(NetConfig, _CELL_NET_BOUNDS), f"{where} net", required=False)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from archcast.errors import InvalidInputError
+from archcast.errors import CheckpointError, InvalidInputError
 from archcast.graph import NetGraph
 from archcast.predictors.base import register_predictor
 from archcast.predictors.latency.network import (
@@ -159,16 +159,24 @@ class ArchcastLatency(PackedTorchPredictor):
             raise CheckpointError(
                 f"checkpoint {str(directory)!r} holds {cfg.get('task')!r} predictor {cfg.get('predictor')!r}, "
                 f"not the {cls.name!r} latency predictor")
-        tok = get_tokenizer(cfg.get("tokenizer", cls.tokenizer))
+        check_latency_config(cfg, f"checkpoint {str(directory)!r}")
+        tok = get_tokenizer(cfg["tokenizer"])
         tensors, cfg = load_checkpoint(directory, expect={"tokenizer_version": tok.version,
                                                           "tokenizer_fingerprint": tok.fingerprint()})
         hp = {k: v for k, v in cfg["hparams"].items() if k in cls.DEFAULTS}
         self = cls(seed=int(cfg.get("seed", 0)), **hp)
+        self.hparams_ = {**cls.DEFAULTS, **hp}
         self.net_cfg_ = LatencyNetConfig(**cfg["net"])
         self.members_ = []
         for i in range(int(cfg["members"])):
             net = LatencyNet(self.net_cfg_)
-            net.load_state_dict({k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"m{i}.")})
+            state = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"m{i}.")}
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as e:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise CheckpointError(f"checkpoint {str(directory)!r}: member {i} weights do not fit its "
+                                      f"config: {first}") from None
             net.eval()
             self.members_.append(net)
         self.checkpoint_config_ = cfg
@@ -186,3 +194,39 @@ class ArchcastLatency(PackedTorchPredictor):
             for idx in F_.size_batches(sizes, 20000, None, max_graphs=512, by_size=False):
                 out[idx] = self.members_[0].embedding(self._packed(graphs, idx)).numpy()
         return out
+
+
+# the shipped checkpoint's config, as data: anything else is refused before a tensor is built
+_NET_BOUNDS = {"d_in": (1, 4096), "g_in": (0, 4096), "width": (1, 2048), "n_blocks": (1, 32), "ffn_ratio": (1, 16),
+               "head_hidden": (1, 4096), "dropout": (0.0, 1.0), "init_log_ms": (-50.0, 50.0)}
+
+
+def check_latency_config(cfg: dict, where: str) -> None:
+    """Refuse a tampered latency checkpoint config with one line naming the bad key and value."""
+    from archcast.models.latency_net import LatencyNetConfig
+    from archcast.train.checkpoint import check_section, dataclass_schema
+
+    check_section(cfg, {"tokenizer": (str, None, None), "members": (int, 1, 64), "hparams": (dict, None, None),
+                        "net": (dict, None, None), "seed": (int, None, None)}, where, allow_extra=True)
+    check_section(cfg["net"], dataclass_schema(LatencyNetConfig, _NET_BOUNDS), f"{where} net")
+    hp = check_section(cfg["hparams"], {}, f"{where} hparams", allow_extra=True)
+    from archcast.predictors.base import check_hparams
+
+    try:
+        check_hparams(ArchcastLatency.name, ArchcastLatency.DEFAULTS,
+                      {k: v for k, v in hp.items() if k in ArchcastLatency.DEFAULTS})
+    except InvalidInputError as e:
+        raise CheckpointError(f"{where} hparams: {e}") from None
+    optional = {"interval": {"level": ((int, float), 1e-6, 1 - 1e-6), "k": ((int, float), 0.0, 100.0),
+                             "floor": ((int, float), 0.0, 10.0), "source": (str, None, None)},
+                "ood": {"threshold": ((int, float, type(None)), 0.0, None), "reference_size": (int, 0, None),
+                        "rule": (str, None, None)}}
+    for key, schema in optional.items():
+        if cfg.get(key) is not None:
+            check_section(cfg[key], schema, f"{where} {key}", required=False, allow_extra=True)
+    if cfg.get("platform") is not None:
+        check_section(cfg["platform"], {"name": (str, None, None)}, f"{where} platform", required=False,
+                      allow_extra=True)
+    ops = cfg.get("train_ops")
+    if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+        raise CheckpointError(f"{where}: train_ops must be a list of op-type names")

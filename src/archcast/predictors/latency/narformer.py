@@ -1,4 +1,4 @@
-"""``narformer-v2``: the reference latency model as published (design.md §2), dense padded batches."""
+"""``narformer-v2``: the reference latency model as published (docs/design.md §2), dense padded batches."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from archcast.tokenizer import batching as F_
 
 @register_predictor("latency", "narformer-v2")
 class NARFormerV2Latency(LatencyPredictor):
-    """The reference latency model (design.md §2), dense padded batches of similar size."""
+    """The reference latency model (docs/design.md §2), dense padded batches of similar size."""
 
     name = "narformer-v2"
     tokenizer: ClassVar[str] = "narformer-v2"
