@@ -13,7 +13,7 @@ from typing import NoReturn, Sequence
 from archcast.errors import ArchcastError
 
 # command groups, in the order ``archcast --help`` lists them
-GROUPS = ("inspect", "predict", "train", "bench", "zoo", "profile", "db", "dataset", "adapt")
+GROUPS = ("inspect", "predict", "train", "bench", "zoo", "profile", "db", "dataset", "adapt", "serve")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -14,7 +14,7 @@ EXPORT_FORMATS = ("nnlqp", "parquet", "csv")
 def cmd_db_stats(args: argparse.Namespace) -> int:
     from archcast.store import Store
 
-    st = Store(args.db).stats()
+    st = Store(args.db, create=False).stats()  # a read: never creates a database
     if args.format == "json":
         print(json.dumps(st, indent=2))
         return 0
@@ -34,7 +34,7 @@ def cmd_db_stats(args: argparse.Namespace) -> int:
 def cmd_db_export(args: argparse.Namespace) -> int:
     from archcast.store import Store
 
-    store = Store(args.db)
+    store = Store(args.db, create=False)
     if args.format == "nnlqp":
         gt = store.export_nnlqp(args.out, args.platform, progress=not args.no_progress)
         print(f"wrote {gt}")

@@ -26,8 +26,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1; got {args.top}")
     directory = resolve_predictor_dir(args.platform, args.predictor)  # a missing predictor fails before any work
-    graph = load_graph(args.model, input_shapes=parse_input_shapes(args.input_shape))
     store = None if args.no_store else (args.db or DEFAULT_STORE)
+    if args.db and not args.no_store:  # a missing or damaged --db fails now, not after the prediction
+        from archcast.store import Store
+
+        store = Store(args.db, create=False)
+    graph = load_graph(args.model, input_shapes=parse_input_shapes(args.input_shape))
     pred = predict_graph(graph, directory, platform=args.platform, store=store)
     pred.graph["source"] = args.model
     plot = str(plot_breakdown(pred, args.plot, top=args.top)) if args.plot else None

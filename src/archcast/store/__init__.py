@@ -4,8 +4,9 @@
 >>> store = Store("sqlite:///runs.db")          # doctest: +SKIP
 """
 
-from archcast.store.errors import StoreCorruptError, StoreError, StoreLockedError
+from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError, StoreLockedError
 from archcast.store.store import DB_FILE, ENV_VAR, MeasurementRecord, Store, default_url, onnx_key, sample_key
 
-__all__ = ["DB_FILE", "ENV_VAR", "MeasurementRecord", "Store", "StoreCorruptError", "StoreError", "StoreLockedError",
+__all__ = ["DB_FILE", "ENV_VAR", "MeasurementRecord", "Store", "StoreCorruptError", "StoreError", "StoreInputError",
+           "StoreLockedError",
            "default_url", "onnx_key", "sample_key"]

@@ -9,6 +9,10 @@ class StoreError(ArchcastError):
     """The measurement database cannot be opened, read or written."""
 
 
+class StoreInputError(StoreError, ValueError):
+    """A value given to the store cannot be stored (bad pushed column, unknown graph or platform)."""
+
+
 class StoreCorruptError(StoreError):
     """The database file is not an SQLite database, or it is damaged. It is left untouched."""
 
@@ -17,4 +21,4 @@ class StoreLockedError(StoreError):
     """Another process held the database lock for longer than the busy timeout."""
 
 
-__all__ = ["StoreCorruptError", "StoreError", "StoreLockedError"]
+__all__ = ["StoreCorruptError", "StoreError", "StoreInputError", "StoreLockedError"]

@@ -40,7 +40,7 @@ from sqlalchemy.pool import StaticPool
 from archcast.profile.measurement import Measurement
 from archcast.profile.platform import Platform
 from archcast.store import migrate
-from archcast.store.errors import StoreCorruptError, StoreError, StoreLockedError
+from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError, StoreLockedError
 from archcast.store.schema import (
     SCHEMA_VERSION,
     STATUSES,
@@ -501,7 +501,7 @@ class Store:
     def _insert(self, s: Session, fp: str, pid: str, batch_size: int, values: dict[str, Any], source: str,
                 push_id: str | None = None) -> int:
         if s.get(GraphRow, fp) is None:
-            raise StoreError(f"database {self.location} has no graph {fp!r}; call add_graph (or add_stub) first")
+            raise StoreInputError(f"database {self.location} has no graph {fp!r}; call add_graph (or add_stub) first")
         if self.dialect == "postgresql":  # writers of one (graph, platform, batch) queue here, not at the index
             key = hashlib.sha256(f"{fp}\0{pid}\0{int(batch_size)}".encode()).digest()
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(key[:8], "big", signed=True)})
@@ -540,7 +540,7 @@ class Store:
             if isinstance(platform, Platform):
                 self._platform_row(s, platform)
             elif s.get(PlatformRow, pid) is None:
-                raise StoreError(f"database {self.location} has no platform {pid!r}; add_platform first")
+                raise StoreInputError(f"database {self.location} has no platform {pid!r}; add_platform first")
             return self._insert(s, fingerprint, pid, int(batch_size), values, source)
 
         return self._write(f"recording a measurement of {fingerprint}", fn)
@@ -590,18 +590,19 @@ class Store:
     def measurements(self, platform: str | Platform | None = None, family: str | None = None, *,
                      current_only: bool = True, status: str | None = None,
                      batch_size: int | None = None, fingerprint: str | None = None,
-                     after_id: int | None = None, limit: int | None = None) -> list[MeasurementRecord]:
+                     after_id: int | None = None, limit: int | None = None,
+                     newest_first: bool = False) -> list[MeasurementRecord]:
         """Measurements joined with graph and platform, oldest first.
 
         ``platform``: a Platform, platform id or unique name; ``family``: zoo family (or NNLQP
         model type); ``status``: ``"ok"``/``"failed"``; ``current_only=False`` adds history rows;
         ``fingerprint``: one graph. Pages: ``limit`` rows with ``id > after_id`` (keyset, stable
-        while rows are added).
+        while rows are added); ``newest_first`` reverses the order (``after_id`` then means below).
         """
         q = (select(MeasurementRow, GraphRow, PlatformRow.name)
              .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
              .join(PlatformRow, MeasurementRow.platform_id == PlatformRow.platform_id)
-             .order_by(MeasurementRow.id))
+             .order_by(MeasurementRow.id.desc() if newest_first else MeasurementRow.id))
         if platform is not None:
             q = q.where(MeasurementRow.platform_id == self.resolve_platform(platform))
         if family is not None:
@@ -609,7 +610,7 @@ class Store:
         if fingerprint is not None:
             q = q.where(MeasurementRow.graph_fingerprint == fingerprint)
         if after_id is not None:
-            q = q.where(MeasurementRow.id > int(after_id))
+            q = q.where(MeasurementRow.id < int(after_id) if newest_first else MeasurementRow.id > int(after_id))
         if limit is not None:
             q = q.limit(max(0, int(limit)))
         if current_only:
@@ -694,6 +695,29 @@ class Store:
 
         return self._write(f"storing {len(prepared)} pushed measurements", fn)
 
+    def row_values(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """``{id: {column: value}}`` of :data:`PUSHABLE_COLUMNS` for measurement rows (times as ISO text):
+        what an agent sends to a team store."""
+        cols = [MeasurementRow.__table__.c[c] for c in PUSHABLE_COLUMNS]
+        out: dict[int, dict[str, Any]] = {}
+        with self._tx("reading measurement rows", write=False) as s:
+            for k in range(0, len(ids), 500):
+                q = select(MeasurementRow.id, *cols).where(MeasurementRow.id.in_([int(i) for i in ids[k:k + 500]]))
+                for row in s.execute(q):
+                    vals = dict(zip(PUSHABLE_COLUMNS, row[1:]))
+                    vals["measured_at"] = vals["measured_at"].isoformat() if vals.get("measured_at") else None
+                    out[int(row[0])] = vals
+        return out
+
+    def known_push_ids(self, push_ids: Sequence[str]) -> set[str]:
+        """The subset of ``push_ids`` already stored (agents push only the others)."""
+        out: set[str] = set()
+        ids = [str(i) for i in push_ids]
+        with self._tx("checking pushed ids", write=False) as s:
+            for k in range(0, len(ids), 500):
+                out.update(s.scalars(select(MeasurementRow.push_id).where(MeasurementRow.push_id.in_(ids[k:k + 500]))))
+        return out
+
     def _pushed_graph_values(self, graph: "NetGraph", prov: Mapping[str, Any] | None) -> dict[str, Any]:
         values = self._graph_values(graph, None, None)
         for k in ("family", "seed", "generator_version", "generator_config"):
@@ -705,26 +729,26 @@ class Store:
         where = f"pushed item {i}"
         raw = item.get("values")
         if not isinstance(raw, Mapping):
-            raise StoreError(f"{where}: values must be an object of measurement columns; got {type(raw).__name__}")
+            raise StoreInputError(f"{where}: values must be an object of measurement columns; got {type(raw).__name__}")
         unknown = sorted(set(raw) - set(PUSHABLE_COLUMNS))
         if unknown:
-            raise StoreError(f"{where}: unknown measurement column(s) {', '.join(map(repr, unknown))}; "
+            raise StoreInputError(f"{where}: unknown measurement column(s) {', '.join(map(repr, unknown))}; "
                              f"valid: {', '.join(PUSHABLE_COLUMNS)}")
         if raw.get("status") not in STATUSES:
-            raise StoreError(f"{where}: status must be one of {', '.join(STATUSES)}; got {raw.get('status')!r}")
+            raise StoreInputError(f"{where}: status must be one of {', '.join(STATUSES)}; got {raw.get('status')!r}")
         b = item.get("batch_size")
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
-            raise StoreError(f"{where}: batch_size must be an integer >= 1; got {b!r}")
+            raise StoreInputError(f"{where}: batch_size must be an integer >= 1; got {b!r}")
         if not isinstance(item.get("platform"), Platform):
-            raise StoreError(f"{where}: platform must be a Platform")
+            raise StoreInputError(f"{where}: platform must be a Platform")
         pid = item.get("push_id")
         if pid is not None and (not isinstance(pid, str) or not 8 <= len(pid) <= 64):
-            raise StoreError(f"{where}: push_id must be a string of 8 to 64 characters; got {pid!r}")
+            raise StoreInputError(f"{where}: push_id must be a string of 8 to 64 characters; got {pid!r}")
         fp, graph = item.get("fingerprint"), item.get("graph")
         if not isinstance(fp, str) or not 1 <= len(fp) <= 64:
-            raise StoreError(f"{where}: fingerprint must be a string of 1 to 64 characters; got {fp!r}")
+            raise StoreInputError(f"{where}: fingerprint must be a string of 1 to 64 characters; got {fp!r}")
         if graph is not None and graph.fingerprint() != fp:
-            raise StoreError(f"{where}: the graph's fingerprint is {graph.fingerprint()}, not {fp}")
+            raise StoreInputError(f"{where}: the graph's fingerprint is {graph.fingerprint()}, not {fp}")
         cols = MeasurementRow.__table__.columns
         values = {k: _column_value(where, k, cols[k], v) for k, v in raw.items()}
         if values.get("measured_at") is None:
@@ -797,35 +821,35 @@ def _column_value(where: str, name: str, col: Any, v: Any) -> Any:
     """``v`` checked against the type of measurement column ``col`` (one-line errors)."""
     if v is None:
         if not col.nullable and name != "measured_at":
-            raise StoreError(f"{where}: {name} must not be null")
+            raise StoreInputError(f"{where}: {name} must not be null")
         return None
     t = col.type
     bad = f"{where}: {name} must be"
     if isinstance(t, Boolean):
         if not isinstance(v, bool):
-            raise StoreError(f"{bad} true or false; got {v!r}")
+            raise StoreInputError(f"{bad} true or false; got {v!r}")
         return v
     if isinstance(t, Integer):
         if isinstance(v, bool) or not isinstance(v, int) or abs(v) >= 2 ** 31:
-            raise StoreError(f"{bad} an integer; got {v!r}")
+            raise StoreInputError(f"{bad} an integer; got {v!r}")
         return v
     if isinstance(t, Float):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise StoreError(f"{bad} a finite number; got {v!r}")
+            raise StoreInputError(f"{bad} a finite number; got {v!r}")
         return float(v)
     if isinstance(t, DateTime):
         try:
             return _parse_time(str(v))
         except ValueError:
-            raise StoreError(f"{bad} an ISO 8601 time; got {v!r}") from None
+            raise StoreInputError(f"{bad} an ISO 8601 time; got {v!r}") from None
     if isinstance(t, (String, Text)):
         if not isinstance(v, str):
             v = json.dumps(v, sort_keys=True)  # JSON columns (input_shapes, node_profile) may come as objects
         limit = getattr(t, "length", None) or 100_000
         if len(v) > limit:
-            raise StoreError(f"{bad} at most {limit} characters; got {len(v)}")
+            raise StoreInputError(f"{bad} at most {limit} characters; got {len(v)}")
         return v
-    raise StoreError(f"{where}: column {name} cannot be pushed")
+    raise StoreInputError(f"{where}: column {name} cannot be pushed")
 
 
 def _parse_time(ts: str) -> datetime:
