@@ -121,14 +121,14 @@ def load_predictor(platform: str | None = None, path: str | Path | None = None):
         InvalidInputError: no predictor for that platform (lists the platforms that have one).
         CheckpointError: the checkpoint is unreadable or was made for another tokenizer/version.
     """
-    from archcast.predictors.latency.archcast import ArchcastLatency
+    from archcast.predictors.latency.runtime import LatencyRuntime
 
     d = P.resolve_predictor_dir(platform, path).resolve()
     key = (str(d), (d / "config.json").stat().st_mtime_ns)
     pred = _loaded.get(key)
     if pred is None:
         try:
-            pred = ArchcastLatency.load(d)
+            pred = LatencyRuntime.load(d)  # NumPy inference: predicting never imports torch
         except ArchcastError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as e:  # malformed config or weights

@@ -71,13 +71,16 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def load_checkpoint(directory: str | Path, *, expect: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(tensors, config)``. ``expect`` maps config keys to required values (e.g. the
-    tokenizer version and vocabulary fingerprint); a mismatch raises :class:`CheckpointError`
-    naming both values."""
+def load_checkpoint(directory: str | Path, *, expect: dict[str, Any] | None = None,
+                    backend: str = "torch") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ``(tensors, config)``: torch tensors, or NumPy arrays with ``backend="numpy"`` (torch
+    is then never imported). ``expect`` maps config keys to required values (e.g. the tokenizer
+    version and vocabulary fingerprint); a mismatch raises :class:`CheckpointError` naming both
+    values. Non-finite weights are refused."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
+    if backend not in ("torch", "numpy"):
+        raise CheckpointError(f"backend {backend!r} is not one of ('torch', 'numpy')")
     d = Path(directory)
     cfg = read_config(d)
     for key, want in (expect or {}).items():
@@ -87,16 +90,28 @@ def load_checkpoint(directory: str | Path, *, expect: dict[str, Any] | None = No
             )
     _regular_file(d / WEIGHTS, "weights", MAX_WEIGHTS_BYTES)
     try:
+        if backend == "numpy":
+            from safetensors.numpy import load_file
+        else:
+            from safetensors.torch import load_file
         tensors = load_file(str(d / WEIGHTS))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"checkpoint weights {str(d / WEIGHTS)!r} cannot be read: {e}") from None
-    import torch
-
-    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    bad = sorted(k for k, v in tensors.items() if not _finite(v))
     if bad:
         raise CheckpointError(f"checkpoint weights {str(d / WEIGHTS)!r} hold NaN or infinite values "
                               f"({len(bad)} tensors, e.g. {bad[0]!r})")
     return tensors, cfg
+
+
+def _finite(v: Any) -> bool:
+    if hasattr(v, "is_floating_point"):  # torch
+        import torch
+
+        return not v.is_floating_point() or bool(torch.isfinite(v).all())
+    import numpy as np
+
+    return not np.issubdtype(v.dtype, np.floating) or bool(np.isfinite(v).all())
 
 
 # ------------------------------------------------------------------------------ config schemas

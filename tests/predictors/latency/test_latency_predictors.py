@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from archcast.errors import CheckpointError, InvalidInputError
-from archcast.tokenizer import batching as F_
 from archcast.models.latency_net import graph_logsumexp
 from archcast.predictors import create_predictor
 from archcast.predictors.latency.archcast import ArchcastLatency
+from archcast.tokenizer import batching as F_
 from tests.conftest import TINY_PREDICTORS
 
 

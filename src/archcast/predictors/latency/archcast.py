@@ -196,19 +196,20 @@ class ArchcastLatency(PackedTorchPredictor):
         return out
 
 
-# the shipped checkpoint's config, as data: anything else is refused before a tensor is built
+# LatencyNetConfig's fields with their bounds (int bounds: an int field), as data, checked without
+# importing torch: anything else is refused before a tensor is built
 _NET_BOUNDS = {"d_in": (1, 4096), "g_in": (0, 4096), "width": (1, 2048), "n_blocks": (1, 32), "ffn_ratio": (1, 16),
                "head_hidden": (1, 4096), "dropout": (0.0, 1.0), "init_log_ms": (-50.0, 50.0)}
 
 
 def check_latency_config(cfg: dict, where: str) -> None:
     """Refuse a tampered latency checkpoint config with one line naming the bad key and value."""
-    from archcast.models.latency_net import LatencyNetConfig
-    from archcast.train.checkpoint import check_section, dataclass_schema
+    from archcast.train.checkpoint import check_section
 
     check_section(cfg, {"tokenizer": (str, None, None), "members": (int, 1, 64), "hparams": (dict, None, None),
                         "net": (dict, None, None), "seed": (int, None, None)}, where, allow_extra=True)
-    check_section(cfg["net"], dataclass_schema(LatencyNetConfig, _NET_BOUNDS), f"{where} net")
+    check_section(cfg["net"], {k: ((int,) if isinstance(lo, int) else (int, float), lo, hi)
+                               for k, (lo, hi) in _NET_BOUNDS.items()}, f"{where} net")
     hp = check_section(cfg["hparams"], {}, f"{where} hparams", allow_extra=True)
     from archcast.predictors.base import check_hparams
 
