@@ -1,4 +1,7 @@
-"""The measurement store: idempotent writes, concurrent writers, crashes, exchange formats, errors."""
+"""The measurement store: idempotent writes, concurrent writers, crashes, exchange formats, errors.
+
+Tests that take ``store_url`` run on SQLite and on a real PostgreSQL server (see conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -60,19 +63,27 @@ def measurement(latency_ms: float) -> Measurement:
                                   host="test-host")
 
 
-def current_counts(db: Path) -> dict[tuple[str, str, int], int]:
-    con = sqlite3.connect(db)
-    try:
-        rows = con.execute("SELECT graph_fingerprint, platform_id, batch_size, SUM(is_current) FROM measurements "
-                           "GROUP BY graph_fingerprint, platform_id, batch_size").fetchall()
-    finally:
-        con.close()
+def current_counts(db: Path | str | Store) -> dict[tuple[str, str, int], int]:
+    """Current rows per (graph, platform, batch), read with plain SQL (SQLite file or any Store)."""
+    sql = ("SELECT graph_fingerprint, platform_id, batch_size, SUM(CASE WHEN is_current THEN 1 ELSE 0 END) "
+           "FROM measurements GROUP BY graph_fingerprint, platform_id, batch_size")
+    if isinstance(db, Store):
+        from sqlalchemy import text
+
+        with db._engine.connect() as conn:
+            rows = conn.execute(text(sql)).all()
+    else:
+        con = sqlite3.connect(db)
+        try:
+            rows = con.execute(sql).fetchall()
+        finally:
+            con.close()
     return {(g, p, b): n for g, p, b, n in rows}
 
 
 # ---------------------------------------------------------------------------- basics
-def test_record_twice_keeps_one_current_row_and_history(tmp_path):
-    store = Store(tmp_path / "a.db")
+def test_record_twice_keeps_one_current_row_and_history(store_url):
+    store = Store(store_url)
     fp = store.add_graph(tiny_graph(0))
     assert store.add_graph(tiny_graph(0)) == fp  # idempotent
     first = store.record(fp, PLATFORM, measurement(1.0))
@@ -92,11 +103,11 @@ def test_record_twice_keeps_one_current_row_and_history(tmp_path):
     s = store.stats()
     assert (s["graphs"], s["platforms"], s["measurements_current"], s["measurements_history"]) == (1, 1, 1, 2)
     assert store.graph(fp).fingerprint() == fp  # IR round trip through zlib JSON
-    assert set(current_counts(tmp_path / "a.db").values()) == {1}
+    assert set(current_counts(store).values()) == {1}
 
 
-def test_store_rejects_unknown_graph_platform_and_dialect(tmp_path):
-    store = Store(tmp_path / "a.db")
+def test_store_rejects_unknown_graph_platform_and_dialect(store_url):
+    store = Store(store_url)
     with pytest.raises(StoreError, match="add_graph"):
         store.record("f" * 32, PLATFORM, measurement(1.0))
     fp = store.add_graph(tiny_graph(1))
@@ -119,8 +130,8 @@ def test_location_from_url_and_environment(tmp_path, monkeypatch):
         Store(tmp_path)
 
 
-def test_filters_and_csv_export(tmp_path):
-    store = Store(tmp_path / "a.db")
+def test_filters_and_csv_export(store_url, tmp_path):
+    store = Store(store_url)
     other = Platform("other-cpu", device="d2", runtime_version="0")
     for i in range(3):
         fp = store.add_graph(tiny_graph(i), ZooSample("fam-a" if i < 2 else "fam-b", i, {"i": i}))

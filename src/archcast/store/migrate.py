@@ -119,6 +119,7 @@ def new_revision(message: str) -> Path:
             command.upgrade(alembic_config(conn), "head")
             script = command.revision(alembic_config(conn), message=message, autogenerate=True, rev_id=rev_id)
         engine.dispose()
+    revisions.cache_clear()
     return Path(script.path)  # versions/<rev_id>_<slug>.py
 
 
