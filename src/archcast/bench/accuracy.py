@@ -8,9 +8,6 @@ environment), a Markdown table (mean ± std over seeds) and a predicted-vs-true 
 
 from __future__ import annotations
 
-import json
-import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from archcast import metrics
+from archcast.bench.report import environment, write_report
 from archcast.errors import InvalidInputError
 
 SPLITS = ("random", "iso")
@@ -48,34 +46,6 @@ class AccuracyBenchConfig:
             raise InvalidInputError(f"split {self.split!r} is not one of {SPLITS}")
         if self.seeds < 1:
             raise InvalidInputError(f"seeds must be >= 1, got {self.seeds}")
-
-
-def environment() -> dict[str, Any]:
-    """Machine and library versions that make a number meaningful."""
-    import torch
-
-    from archcast._version import __version__
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return {
-        "archcast": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
 
 
 def run_accuracy_bench(cfg: AccuracyBenchConfig, *, log: Callable[[str], None] = print,
@@ -227,11 +197,4 @@ def scatter_png(result: dict[str, Any], path: Path) -> None:
 
 def write_results(result: dict[str, Any], out_dir: str | Path, stem: str) -> list[Path]:
     """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` under ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    data = {k: v for k, v in result.items() if not k.startswith("_")}
-    paths = [out / f"{stem}.json", out / f"{stem}.md", out / f"{stem}.png"]
-    paths[0].write_text(json.dumps(data, indent=2, default=str))
-    paths[1].write_text(markdown(result))
-    scatter_png(result, paths[2])
-    return paths
+    return write_report(result, out_dir, stem, markdown(result), {"": lambda p: scatter_png(result, p)})

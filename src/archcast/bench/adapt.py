@@ -16,7 +16,6 @@ on the held-out models, mean +- std over seeds.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from archcast import metrics
+from archcast.bench.report import write_report
 from archcast.errors import InvalidInputError
 
 BUDGETS = (10, 20, 50, 100)
@@ -120,7 +120,7 @@ def run_adapt_bench(dataset: str | Path, base_dir: str | Path, *, budgets: Seque
         for k in ("mape", "acc10", "kendall_tau"):
             a = np.asarray(v[k])
             v[k] = {"mean": float(a.mean()), "std": float(a.std())}
-    from archcast.bench.accuracy import environment
+    from archcast.bench.report import environment
 
     return {"dataset": str(dataset), "platform": ds.platform, "base_platform": base_platform,
             "base_predictor": str(base_dir), "n_models": len(d["graphs"]), "n_test": int(len(d["test"])),
@@ -189,10 +189,5 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 
 def write(res: dict[str, Any], out_dir: str | Path, stem: str) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.json", out / f"{stem}.md", out / f"{stem}.png"]
-    paths[0].write_text(json.dumps(res, indent=1, default=float))
-    paths[1].write_text(markdown(res))
-    plot(res, paths[2])
-    return paths
+    """``<stem>.json``, ``<stem>.md`` and the error-vs-budget curve ``<stem>.png``."""
+    return write_report(res, out_dir, stem, markdown(res), {"": lambda p: plot(res, p)})

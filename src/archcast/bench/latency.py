@@ -30,10 +30,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from archcast import metrics
+from archcast.bench import DEFAULT_LATENCY_PREDICTORS as DEFAULT_PREDICTORS
+from archcast.bench import LATENCY_PROTOCOLS as PROTOCOLS
+from archcast.bench.report import write_report
 from archcast.errors import InvalidInputError
 
-PROTOCOLS = ("in-family", "lofo")
-DEFAULT_PREDICTORS = ("archcast", "narformer-v2", "nnlp", "gbdt", "flops-mem-linear", "flops-linear")
 LEVEL = 0.9
 
 
@@ -296,7 +297,7 @@ def aggregate(cfg: LatencyBenchConfig, results: list[dict[str, Any]], d: dict[st
     # scatter data: seed 0 of every predictor (test predictions)
     out["scatter"] = {proto: {p: _scatter_points(results, proto, p) for p in cfg.predictors} for proto in cfg.protocols}
     out["wall_s_this_run"] = wall_s
-    from archcast.bench.accuracy import environment
+    from archcast.bench.report import environment
 
     out["environment"] = environment()
     return out
@@ -455,19 +456,8 @@ def scatter_png(result: dict[str, Any], y: np.ndarray, families: np.ndarray, pat
 
 
 def write_results(result: dict[str, Any], out_dir: str | Path, stem: str) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """``<stem>.json``, ``<stem>.md`` and one log-log scatter ``<stem>_<protocol>.png`` per protocol."""
     d = _load(result["config"]["dataset"])
-    paths = []
-    slim = {k: v for k, v in result.items() if k != "scatter"}
-    p = out / f"{stem}.json"
-    p.write_text(json.dumps(slim, indent=1, default=float))
-    paths.append(p)
-    p = out / f"{stem}.md"
-    p.write_text(markdown(result))
-    paths.append(p)
-    for proto in result["protocols"]:
-        p = out / f"{stem}_{proto}.png"
-        scatter_png(result, d["y"], d["families"], p, proto)
-        paths.append(p)
-    return paths
+    figures = {f"_{proto}": (lambda path, proto=proto: scatter_png(result, d["y"], d["families"], path, proto))
+               for proto in result["protocols"]}
+    return write_report(result, out_dir, stem, markdown(result), figures, drop=("scatter",))

@@ -114,7 +114,7 @@ def run_speed(predictor_dir: str | Path | None = None, repeats: int = 5, batch_g
 
 
 def markdown(res: dict[str, Any]) -> str:
-    from archcast.bench.accuracy import environment
+    from archcast.bench.report import environment
 
     env = environment()
     b = res["batch"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +80,16 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     import torch
 
-    from archcast.bench.accuracy import environment
     from archcast.bench.cell_speed import cell_speed_notes
+    from archcast.bench.report import environment, write_report
 
     out = results_dir(args, "speed_nb201")
     torch.set_num_threads(args.threads)
     numbers, notes = cell_speed_notes(args.checkpoint)
     env = environment()
-    (out / "speed_nb201.json").write_text(json.dumps({"speed": numbers, "environment": env}, indent=2))
     text = "\n".join(notes + ["", f"Machine: {env['cpu']} ({env['cpu_count']} cores), torch threads "
                                    f"{env['torch_threads']}, {env['date_utc']}."]) + "\n"
-    (out / "speed_nb201.md").write_text(text)
+    write_report({"speed": numbers, "environment": env}, out, "speed_nb201", text)
     print(text)
     return 0
 
@@ -141,10 +139,11 @@ def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
     from archcast.bench.latency_speed import markdown, run_speed
 
     out = results_dir(args, "speed_latency")
+    from archcast.bench.report import write_report
+
     res = run_speed(args.predictor, repeats=args.repeats)
-    (out / "speed_latency.json").write_text(json.dumps(res, indent=1))
     text = markdown(res)
-    (out / "speed_latency.md").write_text(text)
+    write_report(res, out, "speed_latency", text)
     print(text)
     return 0
 
@@ -178,7 +177,8 @@ def register(sub: Any) -> None:
 
 
 def bsub_latency(bsub: Any) -> None:
-    from archcast.bench.latency import DEFAULT_PREDICTORS, PROTOCOLS
+    from archcast.bench import DEFAULT_LATENCY_PREDICTORS as DEFAULT_PREDICTORS
+    from archcast.bench import LATENCY_PROTOCOLS as PROTOCOLS
 
     s = bsub.add_parser("latency", help="latency predictors side by side: in-family and leave-one-family-out")
     s.add_argument("--dataset", default=DEFAULT_DATASET, help=f"measured data set directory (default {DEFAULT_DATASET})")
