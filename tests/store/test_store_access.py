@@ -124,27 +124,51 @@ def test_postgresql_url_without_its_driver_is_a_store_error(monkeypatch):
         Store("postgresql://user@127.0.0.1:1/db")
 
 
-def _filled_store(path: Path) -> None:
+@pytest.fixture(scope="module")
+def filled_store(tmp_path_factory) -> bytes:
+    """The bytes of a checkpointed SQLite store with 150 graphs and measurements."""
+    path = tmp_path_factory.mktemp("filled") / "a.db"
     store = Store(path)
-    for i in range(150):
-        fp = store.add_graph(graph(i))
-        store.record(fp, PLATFORM, Measurement(1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 3, 1, 1, host="h"))
+    store.ingest([item(i) for i in range(150)])
     store.close()
     import sqlite3
 
     con = sqlite3.connect(path)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+    return path.read_bytes()
 
 
-@pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
-def test_garbage_in_the_middle_of_the_file_is_reported(tmp_path, where):
+def _leaf_pages(data: bytes, tmp: Path, table: str) -> list[int]:
+    """Leaf pages holding rows of ``table`` (via SQLite's dbstat table)."""
+    import sqlite3
+
+    probe = tmp / "probe.db"
+    probe.write_bytes(data)
+    con = sqlite3.connect(probe)
+    try:
+        return [r[0] for r in con.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' AND ncell > 0 "
+                                          "ORDER BY pageno", (table,))]
+    except sqlite3.OperationalError:  # SQLite built without dbstat: the middle of the file is a data page here
+        return [len(data) // 2 // 4096 + 1]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("table", ["graphs", "measurements", "ix_measurements_graph"])
+def test_garbage_in_the_middle_of_the_file_is_reported(tmp_path, filled_store, table):
+    """2 KB of garbage over a page that holds data (garbage in unused space damages nothing and
+    cannot be told apart: SQLite keeps no page checksums)."""
+    pages = _leaf_pages(filled_store, tmp_path, table)
+    page = pages[len(pages) // 2]
     db = tmp_path / "a.db"
-    _filled_store(db)
-    data = bytearray(db.read_bytes())
-    at = int(len(data) * where)
-    data[at:at + 2048] = np.random.default_rng(int(where * 10)).bytes(2048)
+    data = bytearray(filled_store)
+    at = (page - 1) * 4096 + 512
+    data[at:at + 2048] = np.random.default_rng(page).bytes(2048)
     db.write_bytes(bytes(data))
     with pytest.raises(StoreCorruptError, match="damaged|not a readable"):
         Store(db, create=False)
     assert db.read_bytes() == bytes(data)  # left untouched
+    r = subprocess.run([sys.executable, "-m", "archcast.cli", "db", "stats", "--db", str(db)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "damaged" in r.stderr and len(r.stderr.strip().splitlines()) == 1

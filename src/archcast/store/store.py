@@ -228,8 +228,9 @@ class Store:
         with self._engine.connect() as conn, conn.begin():
             rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
         if rows != ["ok"]:
+            detail = " ".join("; ".join(str(r) for r in rows[:3]).replace("*** in database main ***", "").split())
             raise StoreCorruptError(
-                f"database {self.location} is damaged (quick_check: {'; '.join(rows[:3])}); it was left untouched: "
+                f"database {self.location} is damaged (quick_check: {detail[:200]}); it was left untouched: "
                 "restore it from a copy, or move it away and pass another --db / ARCHCAST_DB")
         _checked[key] = True
 
