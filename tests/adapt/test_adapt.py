@@ -7,8 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from archcast.cli import main
-from archcast.errors import InvalidInputError
 from archcast.adapt.run import (
     adapt,
     candidate_pool,
@@ -16,11 +14,16 @@ from archcast.adapt.run import (
     from_scratch,
     platform_from_name,
     select_diverse,
-    split_budget,
 )
-from archcast.service.checkpoints import ENV_VAR, load_platform_predictor, predictor_dir_for
+from archcast.cli import main
+from archcast.errors import InvalidInputError
 from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.profile.measurement import BackendUnavailableError
+from archcast.service.checkpoints import (
+    ENV_VAR,
+    load_platform_predictor,
+    predictor_dir_for,
+)
 from archcast.store import Store
 
 FAMS = ["gcn", "graphsage"]
@@ -112,17 +115,6 @@ def test_select_diverse_duplicates_small_pool_and_errors():
         select_diverse(np.array([[np.nan, 0.0]]), 1)
     with pytest.raises(InvalidInputError, match=r"\[N, D\]"):
         select_diverse(np.zeros(5), 1)
-
-
-def test_split_budget():
-    tr, va = split_budget(50, 0.2, seed=0)
-    assert len(va) == 10 and len(tr) == 40 and set(tr.tolist()) | set(va.tolist()) == set(range(50))
-    tr, va = split_budget(5, 0.2)
-    assert (len(tr), len(va)) == (3, 2)
-    with pytest.raises(InvalidInputError, match="at least 4"):
-        split_budget(3)
-    with pytest.raises(InvalidInputError, match="val_frac"):
-        split_budget(10, 1.0)
 
 
 # --------------------------------------------------------------------------- fine-tuning

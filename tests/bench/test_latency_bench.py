@@ -7,30 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from archcast.bench import latency as bench
 from archcast.errors import ArchcastError, InvalidInputError
 from archcast.frontends.onnx import load_onnx
-from archcast.bench import latency as bench
 from archcast.zoo import export_sample, get_family
-
-
-def test_in_family_split_is_per_family_and_disjoint():
-    fam = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 10)
-    tr, va, te = bench.in_family_split(fam, 0, 0.2, 0.1)
-    assert not (set(tr) & set(va) or set(tr) & set(te) or set(va) & set(te))
-    assert len(tr) + len(va) + len(te) == len(fam)
-    assert [int((fam[te] == f).sum()) for f in "abc"] == [10, 6, 2]
-    again = bench.in_family_split(fam, 0, 0.2, 0.1)
-    assert all(np.array_equal(x, y) for x, y in zip((tr, va, te), again))
-    assert not np.array_equal(te, bench.in_family_split(fam, 1, 0.2, 0.1)[2])
-
-
-def test_lofo_split_holds_out_exactly_one_family_and_cap():
-    fam = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 10)
-    tr, va, te = bench.lofo_split(fam, "b", 0, 0.1)
-    assert set(fam[te]) == {"b"} and len(te) == 30 and "b" not in set(fam[tr]) | set(fam[va])
-    capped = bench.cap_per_family(tr, fam, 8, 0)
-    assert {f: int((fam[capped] == f).sum()) for f in "ac"} == {"a": 8, "c": min(8, int((fam[tr] == "c").sum()))}
-    assert set(capped) <= set(tr)
 
 
 def test_calibrate_k_and_bad_config():

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from archcast.data.splits import group_split, random_split
+from archcast.data.splits import (
+    cap_per_family,
+    group_split,
+    in_family_split,
+    lofo_split,
+    random_split,
+    split_budget,
+)
 from archcast.errors import InvalidInputError
 
 
@@ -54,3 +61,34 @@ def test_bad_sizes(args, message):
         random_split(*args)
     with pytest.raises(InvalidInputError, match=message):
         group_split(np.arange(args[0]), *args[1:])
+
+
+# ------------------------------------------------------------------------------ latency splits
+def test_in_family_split_is_per_family_and_disjoint():
+    fam = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 10)
+    tr, va, te = in_family_split(fam, 0, 0.2, 0.1)
+    assert not (set(tr) & set(va) or set(tr) & set(te) or set(va) & set(te))
+    assert len(tr) + len(va) + len(te) == len(fam)
+    assert [int((fam[te] == f).sum()) for f in "abc"] == [10, 6, 2]
+    again = in_family_split(fam, 0, 0.2, 0.1)
+    assert all(np.array_equal(x, y) for x, y in zip((tr, va, te), again))
+    assert not np.array_equal(te, in_family_split(fam, 1, 0.2, 0.1)[2])
+
+def test_lofo_split_holds_out_exactly_one_family_and_cap():
+    fam = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 10)
+    tr, va, te = lofo_split(fam, "b", 0, 0.1)
+    assert set(fam[te]) == {"b"} and len(te) == 30 and "b" not in set(fam[tr]) | set(fam[va])
+    capped = cap_per_family(tr, fam, 8, 0)
+    assert {f: int((fam[capped] == f).sum()) for f in "ac"} == {"a": 8, "c": min(8, int((fam[tr] == "c").sum()))}
+    assert set(capped) <= set(tr)
+
+
+def test_split_budget():
+    tr, va = split_budget(50, 0.2, seed=0)
+    assert len(va) == 10 and len(tr) == 40 and set(tr.tolist()) | set(va.tolist()) == set(range(50))
+    tr, va = split_budget(5, 0.2)
+    assert (len(tr), len(va)) == (3, 2)
+    with pytest.raises(InvalidInputError, match="at least 4"):
+        split_budget(3)
+    with pytest.raises(InvalidInputError, match="val_frac"):
+        split_budget(10, 1.0)

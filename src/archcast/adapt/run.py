@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from archcast.data.splits import split_budget
 from archcast.errors import ArchcastError, InvalidInputError, NotFittedError
 from archcast.service.checkpoints import DEFAULT_PLATFORM
 
@@ -227,18 +228,6 @@ def select_diverse(embeddings: np.ndarray, budget: int, seed: int = 0) -> np.nda
 
 
 # --------------------------------------------------------------------------- training
-def split_budget(n: int, val_frac: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(train indices, validation indices)`` of ``n`` measured graphs: a random ``val_frac``
-    (at least 2) is held out to choose the epoch; at least 2 remain for training."""
-    if not 0.0 < val_frac < 1.0:
-        raise InvalidInputError(f"val_frac must be in (0, 1); got {val_frac!r}")
-    n_val = max(MIN_VAL, int(round(val_frac * n)))
-    if n - n_val < MIN_TRAIN:
-        raise InvalidInputError(f"{n} measured graphs are too few to fine-tune: need at least "
-                                f"{MIN_VAL + MIN_TRAIN} ({MIN_VAL} held out for validation)")
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
 
 def _check_base(base: Any) -> None:
     from archcast.predictors.latency.archcast import ArchcastLatency
@@ -254,7 +243,7 @@ def _split_xy(graphs: Sequence["NetGraph"], y_ms: Any, val_frac: float, seed: in
     y = np.asarray(y_ms, dtype=np.float64).reshape(-1)
     if len(graphs) != y.size:
         raise InvalidInputError(f"{len(graphs)} graphs but {y.size} latencies")
-    tr, va = split_budget(len(graphs), val_frac, seed)
+    tr, va = split_budget(len(graphs), val_frac, seed, min_val=MIN_VAL, min_train=MIN_TRAIN)
     return [graphs[i] for i in tr], y[tr], [graphs[i] for i in va], y[va], tr, va
 
 
@@ -506,4 +495,4 @@ def adapt(
 
 
 __all__ = ["AdaptReport", "PLATFORM_NAME_FORMS", "PlatformNameForm", "adapt", "candidate_pool", "fine_tune",
-           "from_scratch", "platform_from_name", "select_diverse", "split_budget"]
+           "from_scratch", "platform_from_name", "select_diverse"]

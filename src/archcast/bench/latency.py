@@ -33,6 +33,7 @@ from archcast import metrics
 from archcast.bench import DEFAULT_LATENCY_PREDICTORS as DEFAULT_PREDICTORS
 from archcast.bench import LATENCY_PROTOCOLS as PROTOCOLS
 from archcast.bench.report import write_report
+from archcast.data.splits import cap_per_family, in_family_split, lofo_split
 from archcast.errors import InvalidInputError
 
 LEVEL = 0.9
@@ -64,39 +65,6 @@ class LatencyBenchConfig:
         for p in self.predictor_kw:
             if p not in self.predictors:
                 raise InvalidInputError(f"--set names predictor {p!r}, which is not in this run: {list(self.predictors)}")
-
-
-# ------------------------------------------------------------------------------ splits
-def in_family_split(families: np.ndarray, seed: int, test_frac: float, val_frac: float) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng([seed, 201])
-    train, test = [], []
-    for f in sorted(set(families.tolist())):
-        idx = rng.permutation(np.flatnonzero(families == f))
-        k = max(1, int(round(test_frac * len(idx))))
-        test.append(idx[:k])
-        train.append(idx[k:])
-    train_all = rng.permutation(np.concatenate(train))
-    n_val = max(2, int(round(val_frac * len(train_all))))
-    return np.sort(train_all[n_val:]), np.sort(train_all[:n_val]), np.sort(np.concatenate(test))
-
-
-def lofo_split(families: np.ndarray, family: str, seed: int, val_frac: float) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng([seed, 7, int(hashlib.sha1(family.encode()).hexdigest()[:8], 16)])
-    rest = rng.permutation(np.flatnonzero(families != family))
-    n_val = max(2, int(round(val_frac * len(rest))))
-    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.flatnonzero(families == family)
-
-
-def cap_per_family(idx: np.ndarray, families: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
-    """At most ``cap`` indices of each family (a random subset, fixed by ``seed``)."""
-    if not cap:
-        return idx
-    rng = np.random.default_rng([seed, 11])
-    keep = []
-    for f in sorted(set(families[idx].tolist())):
-        members = idx[families[idx] == f]
-        keep.append(members if len(members) <= cap else rng.choice(members, cap, replace=False))
-    return np.sort(np.concatenate(keep))
 
 
 # ------------------------------------------------------------------------------ workers

@@ -1,10 +1,14 @@
-"""Train/validation/test index splits: random, and isomorphism-class-preserving.
+"""Every split protocol: random and isomorphism-class-preserving cell splits, the latency
+benchmark's in-family / leave-one-family-out splits and per-family caps, and the small-budget
+train/validation split of adaptation.
 
 Sizes are counts of cells (ints) or shares of all cells (floats in (0, 1)); the test split is
 everything left. All functions return sorted int64 index arrays and are deterministic in ``seed``.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -68,3 +72,52 @@ def group_split(groups: np.ndarray, train_size: int | float, val_size: int | flo
                 break
     cell_side = side[inv]
     return tuple(np.flatnonzero(cell_side == s).astype(np.int64) for s in (0, 1, 2))  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------ latency data sets
+def in_family_split(families: np.ndarray, seed: int, test_frac: float, val_frac: float) -> Split:
+    """Latency "in-family": a random ``test_frac`` of every family is test; of the pooled rest a
+    random ``val_frac`` (at least 2) validates. Returns ``(train, val, test)``."""
+    rng = np.random.default_rng([seed, 201])
+    train, test = [], []
+    for f in sorted(set(families.tolist())):
+        idx = rng.permutation(np.flatnonzero(families == f))
+        k = max(1, int(round(test_frac * len(idx))))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    train_all = rng.permutation(np.concatenate(train))
+    n_val = max(2, int(round(val_frac * len(train_all))))
+    return np.sort(train_all[n_val:]), np.sort(train_all[:n_val]), np.sort(np.concatenate(test))
+
+def lofo_split(families: np.ndarray, family: str, seed: int, val_frac: float) -> Split:
+    """Leave-one-family-out: every model of ``family`` is test; the other families train, a random
+    ``val_frac`` of them (at least 2) validates. Returns ``(train, val, test)``."""
+    rng = np.random.default_rng([seed, 7, int(hashlib.sha1(family.encode()).hexdigest()[:8], 16)])
+    rest = rng.permutation(np.flatnonzero(families != family))
+    n_val = max(2, int(round(val_frac * len(rest))))
+    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.flatnonzero(families == family)
+
+def cap_per_family(idx: np.ndarray, families: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """At most ``cap`` indices of each family (a random subset, fixed by ``seed``)."""
+    if not cap:
+        return idx
+    rng = np.random.default_rng([seed, 11])
+    keep = []
+    for f in sorted(set(families[idx].tolist())):
+        members = idx[families[idx] == f]
+        keep.append(members if len(members) <= cap else rng.choice(members, cap, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def split_budget(n: int, val_frac: float = 0.2, seed: int = 0, *, min_val: int = 2,
+                 min_train: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``(train indices, validation indices)`` of ``n`` measured graphs: a random ``val_frac``
+    (at least 2) is held out to choose the epoch; at least 2 remain for training."""
+    if not 0.0 < val_frac < 1.0:
+        raise InvalidInputError(f"val_frac must be in (0, 1); got {val_frac!r}")
+    n_val = max(min_val, int(round(val_frac * n)))
+    if n - n_val < min_train:
+        raise InvalidInputError(f"{n} measured graphs are too few to fine-tune: need at least "
+                                f"{min_val + min_train} ({min_val} held out for validation)")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
