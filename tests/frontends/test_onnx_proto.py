@@ -1,0 +1,79 @@
+"""ONNX protobuf + C++ shape inference without the onnx package: same results as onnx itself, and a
+later ``import onnx`` in the same process still works."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archcast.errors import InvalidInputError
+from archcast.frontends import onnx_proto
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "archcast" / "examples" / "resnet18.onnx"
+
+
+@pytest.mark.subprocess
+def test_lite_path_then_real_onnx_in_one_process():
+    code = f"""
+import sys
+from archcast.frontends import onnx_proto as P
+m = P.parse_model(open({str(EXAMPLE)!r}, 'rb').read())
+lite = P.infer_shapes(m)
+assert 'onnx' not in sys.modules and 'ml_dtypes' not in sys.modules
+import onnx
+real = onnx.shape_inference.infer_shapes(onnx.load({str(EXAMPLE)!r}))
+assert [v.name for v in lite.graph.value_info] == [v.name for v in real.graph.value_info]
+assert lite.graph.value_info == real.graph.value_info
+from onnx import helper, numpy_helper
+t = numpy_helper.from_array(__import__('numpy').arange(6, dtype='float32').reshape(2, 3), 'x')
+assert (P.tensor_to_array(t) == numpy_helper.to_array(t)).all()
+print('ok', len(lite.graph.value_info))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("ok ") and int(p.stdout.split()[1]) > 40
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64, np.int32, np.uint8, np.bool_, np.float64])
+def test_tensor_to_array_matches_numpy_helper(dtype):
+    from onnx import numpy_helper
+
+    a = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
+    t = numpy_helper.from_array(a, "t")
+    np.testing.assert_array_equal(onnx_proto.tensor_to_array(t), a)
+    # the same values through the typed fields instead of raw_data
+    from onnx import helper
+
+    if dtype not in (np.float16, np.bool_):
+        t2 = helper.make_tensor("t2", t.data_type, a.shape, a.flatten().tolist())
+        np.testing.assert_array_equal(onnx_proto.tensor_to_array(t2), a)
+
+
+def test_tensor_to_array_refuses_bad_tensors():
+    from onnx import TensorProto, helper
+
+    bad_size = helper.make_tensor("b", TensorProto.FLOAT, [3], b"\x00" * 12, raw=True)
+    bad_size.dims[:] = [4]
+    with pytest.raises(InvalidInputError, match="raw_data holds 12 bytes"):
+        onnx_proto.tensor_to_array(bad_size)
+    wrong_count = helper.make_tensor("c", TensorProto.INT64, [2], [1, 2])
+    wrong_count.dims[:] = [3]
+    with pytest.raises(InvalidInputError, match="holds 2 values"):
+        onnx_proto.tensor_to_array(wrong_count)
+    t = helper.make_tensor("d", TensorProto.FLOAT, [2], [1.0, 2.0])
+    t.data_type = 99
+    with pytest.raises(InvalidInputError, match="data type 99"):
+        onnx_proto.tensor_to_array(t)
+    huge = helper.make_tensor("e", TensorProto.FLOAT, [1], [0.0])
+    huge.dims[:] = [1 << 20, 1 << 20]
+    with pytest.raises(InvalidInputError, match="at most"):
+        onnx_proto.tensor_to_array(huge)
+
+
+def test_parse_model_refuses_garbage():
+    with pytest.raises(InvalidInputError, match="not a valid ONNX model"):
+        onnx_proto.parse_model(b"\xff\xff\xff\xff garbage")
