@@ -134,3 +134,9 @@ def test_graph_inputs_are_normalised():
     rows = adj.sum(1)
     assert torch.allclose(rows[rows > 0], torch.ones_like(rows[rows > 0]))  # mean over neighbours
     assert (adj.diagonal() == 0).all()
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_export_at_batch_2(name):
+    g = load_onnx(export_sample(ZooSample(name, 0, get_family(name).tiny_config()), batch_size=2), name=name)
+    assert all(shape[0] == 2 for shape in g.inputs.values()), g.inputs

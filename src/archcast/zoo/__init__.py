@@ -10,7 +10,9 @@ import importlib
 from archcast.zoo.base import FAMILIES, Family, ZooSample, export_sample, get_family
 
 # one module per kind of network; importing one registers its families (and imports torch)
-BUILTIN_MODULES = ("cnn", "mobile", "nb201", "convnext", "vision_transformer", "ssm", "norm_act_cnn", "graph_nets")
+BUILTIN_MODULES = ("cnn", "mobile", "nb201", "convnext", "vision_transformer", "ssm", "norm_act_cnn", "graph_nets",
+                   "grouped_cnn", "densenet", "ghostnet", "repvgg", "convmixer", "hybrid", "dense_prediction",
+                   "recurrent", "text_transformer", "nfnet")
 
 
 def load_builtin_families() -> None:

@@ -58,6 +58,35 @@ class ConvNeXtFamily(CostTargetedFamily):
         return ConvNeXt(config), (image_input(batch_size, config["image_size"]),)
 
 
+# A separate family, so that convnext (and the data set measured on it) keeps its configs; the
+# parameter cap keeps the export within seconds.
+@FAMILIES.register("convnext_large")
+class ConvNeXtLargeFamily(ConvNeXtFamily):
+    """ConvNeXt-T/S/B/L widths (base 96/128/192), depths up to (3, 3, 27, 3), kernel 7, images 96..384."""
+
+    name = "convnext_large"
+    description = "ConvNeXt at Tiny-to-Large widths (96-192), 96-384 px images, parameters capped at 100 M"
+    macs_range = (3e8, 1e11)
+    max_params = 1e8
+
+    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        base = choice(rng, [96, 128, 192])
+        return {
+            "image_size": choice(rng, [96, 128, 160, 224, 256, 288, 320, 384]),
+            "widths": [base, 2 * base, 4 * base, 8 * base],
+            "depths": [randint(rng, 1, 3), randint(rng, 1, 3), choice(rng, [1, 3, 9, 15, 21, 27]), randint(rng, 1, 3)],
+            "kernel_sizes": [7, 7, 7, 7],
+            "mlp_ratio": 4,
+            "layer_scale_init": 1e-6,
+            "num_classes": 1000,
+        }
+
+    @classmethod
+    def estimate_params(cls, c: dict[str, Any]) -> float:
+        return sum(d * (w * k * k + 2 * w * w * c["mlp_ratio"])
+                   for w, d, k in zip(c["widths"], c["depths"], c["kernel_sizes"]))
+
+
 class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int, kernel: int, mlp_ratio: int, ls_init: float) -> None:
         super().__init__()
@@ -88,4 +117,4 @@ class ConvNeXt(nn.Module):
         return self.head(self.norm(self.features(x).mean((2, 3))))
 
 
-__all__ = ["ConvNeXt", "ConvNeXtBlock", "ConvNeXtFamily"]
+__all__ = ["ConvNeXt", "ConvNeXtBlock", "ConvNeXtFamily", "ConvNeXtLargeFamily"]

@@ -55,6 +55,45 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
 
 
+class EfficientChannelAttention(nn.Module):
+    """ECA gate: ``x * sigmoid(conv1d_k(avgpool(x)))``, a 1-D conv across channels instead of SE's MLP."""
+
+    def __init__(self, k: int = 3) -> None:
+        super().__init__()
+        self.pool, self.conv = nn.AdaptiveAvgPool2d(1), nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        w = self.conv(self.pool(x).view(b, 1, c)).view(b, c, 1, 1)
+        return x * torch.sigmoid(w)
+
+
+class SpatialGate(nn.Module):
+    """CBAM's spatial gate: ``x * sigmoid(conv7x7([mean_c(x), max_c(x)]))``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 7, padding=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stats = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(stats))
+
+
+GATES = ("none", "se", "eca", "cbam")
+
+
+def gate(kind: str, c: int, squeeze: int) -> nn.Module:
+    """A channel-attention gate on ``c`` channels: ``none``, ``se`` (squeeze width ``squeeze``),
+    ``eca`` or ``cbam`` (SE then the spatial gate)."""
+    if kind == "none":
+        return nn.Identity()
+    if kind == "eca":
+        return EfficientChannelAttention()
+    se = SqueezeExcite(c, squeeze, "relu", "sigmoid")
+    return se if kind == "se" else nn.Sequential(se, SpatialGate())
+
+
 class Branches(nn.Module):
     """Runs parallel branches on one input and concatenates them on channels (fire, inception)."""
 
@@ -156,5 +195,6 @@ def token_input(batch_size: int, seq_len: int, vocab_size: int) -> torch.Tensor:
     return torch.randint(0, vocab_size, (batch_size, seq_len), generator=torch.Generator().manual_seed(0))
 
 
-__all__ = ["Attention", "Branches", "EncoderBlock", "LayerNorm2d", "Mlp", "RMSNorm", "SqueezeExcite", "act",
-           "conv_bn", "head", "image_input", "patch_tokens", "token_input"]
+__all__ = ["Attention", "Branches", "EfficientChannelAttention", "EncoderBlock", "GATES", "LayerNorm2d", "Mlp",
+           "RMSNorm", "SpatialGate", "SqueezeExcite", "act", "conv_bn", "gate", "head", "image_input", "patch_tokens",
+           "token_input"]

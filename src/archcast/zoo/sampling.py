@@ -69,6 +69,11 @@ def log_uniform_int(rng: np.random.Generator, lo: int, hi: int) -> int:
     return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
 
 
+def conv_macs(res: int, cin: int, cout: int, k: int = 1, groups: int = 1) -> int:
+    """Multiply-adds of a ``k×k`` convolution with ``res×res`` outputs."""
+    return res * res * (cin // groups) * cout * k * k
+
+
 def divisible(value: float, divisor: int = 8) -> int:
     """``value`` rounded to a multiple of ``divisor``, at least ``divisor`` and never below 90 % of
     ``value`` (the MobileNet rule, so hardware-friendly channel counts come out)."""
@@ -101,6 +106,8 @@ class CostTargetedFamily(Family):
     """
 
     macs_range: ClassVar[tuple[float, float]] = (1e7, 1e9)
+    # families whose biggest variants would export slowly also cap the parameter count
+    max_params: ClassVar[float | None] = None
 
     @abstractmethod
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -116,6 +123,11 @@ class CostTargetedFamily(Family):
     def tiny_config(cls) -> dict[str, Any]:
         """A very small valid config: builds and exports in well under a second."""
 
+    @classmethod
+    def estimate_params(cls, config: dict[str, Any]) -> float:
+        """Parameters (main terms); only needed when ``max_params`` is set."""
+        raise NotImplementedError(f"{cls.__name__} sets max_params but does not estimate parameters")
+
     def sample_config(self, rng: np.random.Generator) -> dict[str, Any]:
         lo, hi = (math.log(v) for v in self.macs_range)
         target = rng.uniform(lo, hi)
@@ -123,8 +135,8 @@ class CostTargetedFamily(Family):
         for _ in range(MAX_TRIES):
             config = self.draw(rng)
             macs = self.estimate_macs(config)
-            if macs > self.macs_range[1]:
-                continue  # never exceed the cap, even as a fallback
+            if macs > self.macs_range[1] or (self.max_params and self.estimate_params(config) > self.max_params):
+                continue  # never exceed the caps, even as a fallback
             gap = abs(math.log(macs) - target)
             if gap < best_gap:
                 best, best_gap = config, gap
@@ -136,5 +148,5 @@ class CostTargetedFamily(Family):
         return best
 
 
-__all__ = ["CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice", "divisible", "grid",
+__all__ = ["CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice", "conv_macs", "divisible", "grid",
            "log_grid", "log_uniform_int", "pick", "randint"]

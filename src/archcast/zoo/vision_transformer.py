@@ -157,6 +157,69 @@ class MLPMixerFamily(CostTargetedFamily):
         return MLPMixer(config), (image_input(batch_size, config["image_size"]),)
 
 
+# ---------------------------------------------------------------------------- Base/Large sizes
+# Separate families, so that vit/swin (and the data set measured on them) keep their configs. A
+# parameter cap keeps the export within seconds (ViT-L's 304 M parameters take ~45 s).
+@FAMILIES.register("vit_large")
+class ViTLargeFamily(ViTFamily):
+    """ViT at Base-to-Large widths (512..1024, head dim 64), depth 2..24, images 96..384."""
+
+    name = "vit_large"
+    description = "ViT/DeiT at Base-to-Large widths (512-1024), 96-384 px images, parameters capped at 100 M"
+    macs_range = (5e8, 1.2e11)
+    max_params = 1e8
+
+    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        image_size = choice(rng, [96, 128, 160, 224, 256, 384])
+        embed_dim = choice(rng, [512, 640, 768, 1024])
+        return {
+            "image_size": image_size,
+            "patch_size": choice(rng, _patch_options(image_size, [14, 16, 32], max_tokens=1024)),
+            "embed_dim": embed_dim,
+            "num_heads": embed_dim // 64,
+            "depth": randint(rng, 2, 24),
+            "mlp_ratio": 4.0,
+            "qkv_bias": True,
+            "distill_token": bool(rng.random() < 0.3),
+            "num_classes": 1000,
+        }
+
+    @classmethod
+    def estimate_params(cls, c: dict[str, Any]) -> float:
+        d = c["embed_dim"]
+        return c["depth"] * (4 + 2 * c["mlp_ratio"]) * d * d + 3 * c["patch_size"] ** 2 * d
+
+
+@FAMILIES.register("swin_large")
+class SwinLargeFamily(SwinFamily):
+    """Swin-T/S/B/L widths (96/128/192), head dim 32, deep stage 1..18 blocks; 112 px (three stages)
+    or 224 px (window 7), or 384 px (window 12)."""
+
+    name = "swin_large"
+    description = "Swin at Tiny-to-Large widths (96-192), window 7 (112/224 px) or 12 (384 px), parameters capped at 100 M"
+    macs_range = (3e8, 6e10)
+    max_params = 1e8
+
+    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        image_size = choice(rng, [112, 224, 384])
+        depths = [choice(rng, [1, 2]), choice(rng, [1, 2]), choice(rng, [1, 2, 6, 10, 14, 18]), choice(rng, [1, 2])]
+        return {
+            "image_size": image_size,
+            "patch_size": 4,
+            "window_size": 12 if image_size == 384 else 7,
+            "embed_dim": choice(rng, [96, 128, 192]),
+            "depths": depths if image_size != 112 else depths[:3],
+            "head_dim": 32,
+            "mlp_ratio": 4.0,
+            "relative_position_bias": True,
+            "num_classes": 1000,
+        }
+
+    @classmethod
+    def estimate_params(cls, c: dict[str, Any]) -> float:
+        return sum(depth * 12 * (c["embed_dim"] * 2 ** i) ** 2 for i, depth in enumerate(c["depths"]))
+
+
 # ============================================================================ torch modules
 class ViT(nn.Module):
     """``[B, 3, S, S] -> [B, classes]``. With a distillation token the two heads' logits are
@@ -310,4 +373,5 @@ class MLPMixer(nn.Module):
         return self.head(self.norm(x).mean(1))
 
 
-__all__ = ["MLPMixer", "MLPMixerFamily", "Swin", "SwinFamily", "ViT", "ViTFamily"]
+__all__ = ["MLPMixer", "MLPMixerFamily", "Swin", "SwinFamily", "SwinLargeFamily", "ViT", "ViTFamily",
+           "ViTLargeFamily"]
