@@ -14,6 +14,7 @@ from archcast.adapt.run import (
     from_scratch,
     platform_from_name,
     select_diverse,
+    select_representative,
 )
 from archcast.cli import main
 from archcast.errors import InvalidInputError
@@ -221,3 +222,34 @@ def test_cli_adapt_runs(predictors, capsys):
     assert rep["saved_to"] == str(out) and len(rep["selected"]) == 5 and rep["pool_size"] == 6
     assert rep["platform"]["name"] == "ort-cpu-1t-basic" and rep["profiled"]["ok"] == 5
     assert load_platform_predictor(path=out).checkpoint_config_["adapted_from"] == "ort-cpu-1t"
+
+
+def test_select_representative_spans_latency_with_typical_members():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(200, 4))
+    emb[:5] *= 50  # a few outliers that k-center would grab first
+    lat = np.exp(rng.uniform(-3, 3, 200))
+    idx = select_representative(emb, lat, 10, seed=0)
+    assert len(set(idx.tolist())) == 10
+    np.testing.assert_array_equal(idx, select_representative(emb, lat, 10, seed=0))
+    # one pick per latency decile, in order: the picks cover the whole range
+    order = np.argsort(np.log(lat), kind="stable")
+    strata = np.array_split(order, 10)
+    assert [int(np.flatnonzero([i in s for s in strata])[0]) for i in idx] == list(range(10))
+    assert not set(idx.tolist()) & set(range(5))  # medoids, not outliers
+    assert set(select_diverse(emb, 10, seed=0).tolist()) & set(range(5))  # (k-center does take them)
+    with pytest.raises(InvalidInputError, match="predicted latencies"):
+        select_representative(emb, lat[:5], 3)
+    with pytest.raises(InvalidInputError, match="> 0"):
+        select_representative(emb, -lat, 3)
+
+
+def test_fine_tune_runs_a_step_budget(pool, base):
+    graphs = [g for _, g in pool]
+    y2 = 2.0 * _synthetic_ms(graphs)
+    few = fine_tune(base, graphs[:6], y2[:6], steps=12, seed=0)
+    many = fine_tune(base, graphs, y2, steps=12, seed=0)
+    # the same number of optimiser steps whatever the number of measured graphs
+    assert few.history_[0]["steps"] == many.history_[0]["steps"] >= 12
+    with pytest.raises(InvalidInputError, match="steps"):
+        fine_tune(base, graphs, y2, steps=0)

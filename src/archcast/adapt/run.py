@@ -4,13 +4,17 @@
 
 1. **pool** (:func:`candidate_pool`): zoo samples of every family; graphs already in the store are
    read from it, the rest are sampled from seed ``start_seed`` on and exported;
-2. **selection** (:func:`select_diverse`): greedy k-center in the base predictor's embedding space,
-   so that the budget covers the architectures the base model tells apart instead of near-copies;
+2. **selection** (:func:`select_representative`): stratified k-medoids: the pool is cut into
+   ``budget`` strata of equal size by the base predictor's latency, and each stratum contributes
+   its medoid in the base's embedding space, so the budget spans the latency range with typical
+   members rather than extremes (greedy k-center, :func:`select_diverse`, picked outliers and lost
+   to random picks; ``docs/benchmarks.md``);
 3. **measurement** of the selected samples on the new platform into the store, resumably (a sample
    measured there before is not measured again, so a rerun after Ctrl-C continues);
 4. **fine-tuning** (:func:`fine_tune`): every ensemble member starts from the base's weights with
    its output shifted by the median log ratio new/base (the platform's overall speed), then trains
-   at a lower learning rate; the epoch is chosen on a held-out part of the budget;
+   at a lower learning rate for a fixed budget of optimiser steps (however many graphs were
+   measured); the epoch is chosen on a held-out part of the budget;
 5. **save** as the platform's user predictor (:func:`~archcast.service.checkpoints.predictor_dir_for`).
 
 Latencies are milliseconds; MAPE values are fractions, not percent.
@@ -50,6 +54,9 @@ DEFAULT_START_SEED = 100_000  # far from the seeds data sets are usually sampled
 # busy core (165 operators per graph on average): 40 epochs stay well under a minute.
 FINE_TUNE_LR = 5e-4
 FINE_TUNE_EPOCHS = 40
+# Fine-tuning by steps, not epochs: 20 measured graphs make one batch per epoch, 100 make four, so a
+# fixed epoch count gave small budgets 40 steps and large ones 160. ``steps`` fixes the step count.
+FINE_TUNE_STEPS = 200
 
 
 # --------------------------------------------------------------------------- platform names
@@ -227,6 +234,40 @@ def select_diverse(embeddings: np.ndarray, budget: int, seed: int = 0) -> np.nda
     return np.array(chosen, dtype=np.int64)
 
 
+def select_representative(embeddings: np.ndarray, predicted_ms: np.ndarray, budget: int,
+                          seed: int = 0) -> np.ndarray:
+    """Indices of ``budget`` rows: the pool sorted by ``predicted_ms`` (log) is cut into ``budget``
+    strata of (almost) equal size, and each stratum contributes its medoid, the member with the
+    least summed distance to the others in standardised ``embeddings [N, D]`` space. Ties go to a
+    fixed random order drawn from ``seed``. Returns ``min(budget, N)`` indices, fastest stratum first.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    lat = np.asarray(predicted_ms, dtype=np.float64).reshape(-1)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise InvalidInputError(f"embeddings must be a non-empty [N, D] array; got shape {x.shape}")
+    if lat.shape[0] != x.shape[0]:
+        raise InvalidInputError(f"{x.shape[0]} embeddings but {lat.shape[0]} predicted latencies")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(lat)) and np.all(lat > 0)):
+        raise InvalidInputError("embeddings and predicted latencies must be finite (latencies > 0)")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise InvalidInputError(f"budget must be an integer >= 1; got {budget!r}")
+    n = x.shape[0]
+    if budget > n:
+        warnings.warn(f"budget {budget} exceeds the {n} candidates; selecting all of them", RuntimeWarning,
+                      stacklevel=2)
+        budget = n
+    sd = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
+    rank = np.random.default_rng(seed).permutation(n)
+    order = np.lexsort((rank, np.log(lat)))  # by latency, ties by the seeded order
+    chosen = []
+    for stratum in np.array_split(order, budget):
+        d = np.linalg.norm(z[stratum][:, None, :] - z[stratum][None, :, :], axis=-1).sum(1)
+        best = np.flatnonzero(d == d.min())
+        chosen.append(int(stratum[best[np.argmin(rank[stratum[best]])]]))
+    return np.array(chosen, dtype=np.int64)
+
+
 # --------------------------------------------------------------------------- training
 
 def _check_base(base: Any) -> None:
@@ -253,7 +294,8 @@ def fine_tune(
     y_ms: Any,
     *,
     val_frac: float = 0.2,
-    epochs: int = FINE_TUNE_EPOCHS,
+    epochs: int | None = None,
+    steps: int = FINE_TUNE_STEPS,
     lr: float = FINE_TUNE_LR,
     seed: int = 0,
     progress: bool = False,
@@ -261,7 +303,8 @@ def fine_tune(
     """A new predictor for the platform that measured ``y_ms`` (ms, one per graph), started from
     ``base`` (which is left unchanged).
 
-    Hyper-parameters are the base's except ``epochs`` and ``lr``. Each member starts from the
+    Hyper-parameters are the base's except ``lr`` and the length: ``steps`` optimiser steps (the
+    epochs follow from the number of training batches), or ``epochs`` when given. Each member starts from the
     base member's weights, its output bias shifted by the median of ``log(y / member prediction)``
     on the training part (a uniformly 2x slower platform is then matched before any step). A random
     ``val_frac`` of the graphs (at least 2) chooses the epoch, and whether training beats the
@@ -273,16 +316,22 @@ def fine_tune(
     from archcast.predictors.latency.archcast import ArchcastLatency
 
     _check_base(base)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise InvalidInputError(f"epochs must be an integer >= 1; got {epochs!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InvalidInputError(f"steps must be an integer >= 1; got {steps!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise InvalidInputError(f"lr must be a positive number; got {lr!r}")
     gtr, ytr, gva, yva, tr, va = _split_xy(graphs, y_ms, val_frac, seed)
+    if epochs is None:
+        batches_per_epoch = max(1, math.ceil(len(gtr) / int(base.hp["batch_size"])))
+        epochs = max(1, math.ceil(steps / batches_per_epoch))
     model = ArchcastLatency(seed=seed, **{**base.hp, "epochs": int(epochs), "lr": float(lr), "progress": progress})
     model.fit(gtr, ytr, gva, yva, init_from=base)
     start = model.start_members_
     shift_pred = model.predict_members(gva, members=start).mean(axis=0)
-    model.val_mape_ = metrics.mape(yva, model.predict(gva))
+    trained = model.predict_members(gva).mean(axis=0)  # may be non-finite when training diverged
+    model.val_mape_ = metrics.mape(yva, trained) if np.all(np.isfinite(trained)) else math.inf
     model.shift_val_mape_ = metrics.mape(yva, shift_pred)
     model.fine_tuned_ = model.val_mape_ <= model.shift_val_mape_
     if not model.fine_tuned_:  # training made the held-out graphs worse: keep the shifted start
@@ -399,7 +448,8 @@ def adapt(
     out: str | Path | None = None,
     seed: int = 0,
     measure_kw: dict[str, Any] | None = None,
-    epochs: int = FINE_TUNE_EPOCHS,
+    epochs: int | None = None,
+    steps: int = FINE_TUNE_STEPS,
     lr: float = FINE_TUNE_LR,
     progress: bool = True,
 ) -> AdaptReport:
@@ -443,7 +493,8 @@ def adapt(
     pool = candidate_pool(families, pool_per_family, start_seed, store, progress=progress)
     if len(pool) < MIN_VAL + MIN_TRAIN:
         raise ArchcastError(f"only {len(pool)} candidate graphs could be built; need at least {MIN_VAL + MIN_TRAIN}")
-    idx = select_diverse(base.embeddings([g for _, g in pool]), budget, seed=seed)
+    pool_graphs = [g for _, g in pool]
+    idx = select_representative(base.embeddings(pool_graphs), base.predict(pool_graphs), budget, seed=seed)
     chosen = [pool[i] for i in idx]
     samples = [s for s, _ in chosen]
     fps = [g.fingerprint() for _, g in chosen]
@@ -458,8 +509,8 @@ def adapt(
     if len(ok) < len(chosen):
         warnings.warn(f"{len(chosen) - len(ok)} selected model(s) failed to measure; fine-tuning on {len(ok)}",
                       RuntimeWarning, stacklevel=2)
-    model = fine_tune(base, [chosen[i][1] for i in ok], [lat[i] for i in ok], epochs=epochs, lr=lr, seed=seed,
-                      progress=progress)
+    model = fine_tune(base, [chosen[i][1] for i in ok], [lat[i] for i in ok], epochs=epochs, steps=steps, lr=lr,
+                      seed=seed, progress=progress)
 
     base_cfg = getattr(base, "checkpoint_config_", {})
     extra: dict[str, Any] = {
@@ -469,7 +520,7 @@ def adapt(
         "budget": budget,
         "adapt": {
             "pool_size": len(pool), "pool_per_family": pool_per_family, "start_seed": start_seed, "seed": seed,
-            "epochs": epochs, "lr": lr, "measure_kw": measure_kw, "n_train": int(len(model.train_idx_)),
+            "epochs": epochs, "steps": steps, "lr": lr, "measure_kw": measure_kw, "n_train": int(len(model.train_idx_)),
             "n_val": int(len(model.val_idx_)), "val_mape": model.val_mape_,
             "shift_val_mape": model.shift_val_mape_, "base_val_mape": model.base_val_mape_,
             "fine_tuned": bool(model.fine_tuned_),
@@ -495,4 +546,5 @@ def adapt(
 
 
 __all__ = ["AdaptReport", "PLATFORM_NAME_FORMS", "PlatformNameForm", "adapt", "candidate_pool", "fine_tune",
-           "from_scratch", "platform_from_name", "select_diverse"]
+           "from_scratch", "platform_from_name", "select_diverse",
+           "select_representative"]
