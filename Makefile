@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARCH   ?= |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|
 
-.PHONY: setup run test bench clean
+.PHONY: setup system-deps run test bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,21 @@ run: setup
 	$(VENV)/bin/archcast predict src/archcast/examples/resnet18.onnx
 	$(VENV)/bin/archcast predict-cell '$(ARCH)'
 
-test: setup
+# System packages of the store and web tests (a PostgreSQL server, headless Chromium and its driver),
+# installed only when missing; where they cannot be installed those tests skip and say why.
+system-deps:
+	@need=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || need="$$need chromium-driver"; \
+	if [ -n "$$need" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo -n"; \
+	  echo "installing$$need (apt)"; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$need >/dev/null; } \
+	    || echo "could not install$$need: the tests that need them will skip"; \
+	fi
+
+test: setup system-deps
 	$(PY) -m pytest
 
 # exactly the commands behind the committed tables in docs/benchmarks.md (hours of CPU)

@@ -60,7 +60,7 @@ function barTable(t, pairs, total) {
 
 // ------------------------------------------------------------------ charts
 function barChart(box, ops, total) {
-  const W = Math.max(640, box.clientWidth || 900), rowH = 22, left = 330, right = 90, top = 8;
+  const W = Math.max(640, box.clientWidth || 900), rowH = 22, left = 330, right = 120, top = 8;
   const H = top + ops.length * rowH + 28;
   const s = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "slowest operators" });
   const max = Math.max(...ops.map((o) => o.ms), 1e-12), span = W - left - right;
