@@ -21,31 +21,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
-import sqlite3
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, create_engine, event, func, select, text, update
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import StaticPool
 
 from archcast.profile.measurement import Measurement
 from archcast.profile.platform import Platform
 from archcast.store import migrate
-from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError, StoreLockedError
+from archcast.store.connect import guard, make_engine, quick_check
+from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError
+from archcast.store.location import DB_FILE, DIALECTS, ENV_VAR, default_url, to_url
+from archcast.store.pushes import PUSHABLE_COLUMNS, prepare_push
+from archcast.store.tokens import TokenMethods
+from archcast.store.records import (
+    RECORD_COLUMNS,
+    MeasurementRecord,
+    finite,
+    onnx_key,
+    parse_time,
+    record_of,
+    sample_key,
+    utcnow,
+)
 from archcast.store.schema import (
     SCHEMA_VERSION,
-    STATUSES,
-    TOKEN_SCOPES,
-    ApiTokenRow,
     GraphRow,
     MeasurementRow,
     MetaRow,
@@ -57,115 +61,11 @@ if TYPE_CHECKING:
     from archcast.graph.ir import NetGraph
     from archcast.zoo.base import ZooSample
 
-ENV_VAR = "ARCHCAST_DB"
-DB_FILE = "archcast.db"
-DIALECTS = ("sqlite", "postgresql")
 _WRITE_RETRIES = 5  # PostgreSQL: a concurrent writer can win the unique index; retry the transaction
-PG_DRIVER = "psycopg"  # postgresql:// means psycopg 3 (SQLAlchemy's own default would be psycopg2)
-_checked: dict[tuple[str, int, int], bool] = {}  # SQLite files that passed quick_check: (path, size, mtime)
-# measurement columns a pushed row may set (everything but keys and bookkeeping); new columns join by themselves
-PUSHABLE_COLUMNS = tuple(c.name for c in MeasurementRow.__table__.columns
-                         if c.name not in {"id", "graph_fingerprint", "platform_id", "batch_size", "is_current",
-                                           "push_id", "source"})
-
 Result = Union[Measurement, str, BaseException]
 
 
-def default_url() -> str:
-    """The store location when none is given: ``$ARCHCAST_DB`` or the per-user data directory."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return env
-    import platformdirs
-
-    return str(Path(platformdirs.user_data_dir("archcast")) / DB_FILE)
-
-
-def _to_url(location: str | Path) -> URL:
-    loc = str(location)
-    if "://" not in loc:
-        return URL.create("sqlite", database=str(Path(loc).expanduser().resolve()))
-    try:
-        url = make_url(loc)
-    except ArgumentError as e:
-        raise StoreError(f"database URL {loc!r} is not valid ({e}); use sqlite:///PATH, postgresql://... or a file path") from None
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername=f"postgresql+{PG_DRIVER}")
-    return url
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _finite(x: Any) -> Any:
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
-def sample_key(sample: "ZooSample") -> str:
-    """Stub fingerprint for a zoo sample that produced no graph (its export failed)."""
-    blob = "\0".join([sample.family, str(sample.seed), str(sample.generator_version), sample.config_json()])
-    return "sample-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def onnx_key(data: bytes) -> str:
-    """Stub fingerprint for ONNX bytes that could not be read as a graph."""
-    return "onnx-" + hashlib.sha256(data).hexdigest()[:24]
-
-
-@dataclass
-class MeasurementRecord:
-    """One measurement joined with its graph and platform (what :meth:`Store.measurements` returns).
-
-    Latencies are milliseconds; ``None`` where not measured (failed rows, imported data sets
-    that give one number, which lands in ``latency_ms_median``).
-    """
-
-    id: int
-    fingerprint: str
-    family: str | None
-    seed: int | None
-    generator_version: str | None
-    generator_config: str | None
-    name: str
-    n_nodes: int | None
-    flops: int | None
-    params: int | None
-    memory_bytes: int | None
-    platform_id: str
-    platform_name: str
-    batch_size: int
-    status: str
-    error: str | None
-    latency_ms_min: float | None
-    latency_ms_median: float | None
-    latency_ms_mean: float | None
-    latency_ms_p90: float | None
-    latency_ms_std: float | None
-    latency_cv: float | None
-    n_runs: int | None
-    warmup_runs: int | None
-    host: str | None
-    source: str
-    measured_at: datetime
-    is_current: bool
-    cpu_ms_min: float | None = None
-    cpu_ms_median: float | None = None
-    cpu_cv: float | None = None
-    pass_id: str | None = None
-    speed_index: float | None = None
-    role: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["measured_at"] = self.measured_at.isoformat()
-        return d
-
-
-RECORD_COLUMNS = tuple(f.name for f in fields(MeasurementRecord))
-
-
-class Store:
+class Store(TokenMethods):
     """Graphs, platforms and measurements in one database (see the module docstring).
 
     Args:
@@ -180,7 +80,7 @@ class Store:
 
     def __init__(self, url: str | Path | None = None, *, create: bool = True, busy_timeout_s: float = 60.0,
                  check: bool = True) -> None:
-        self.url = _to_url(url if url is not None else default_url())
+        self.url = to_url(url if url is not None else default_url())
         self.busy_timeout_s = float(busy_timeout_s)
         backend = self.url.get_backend_name()
         if backend not in DIALECTS:
@@ -188,10 +88,10 @@ class Store:
         if not create and self.path is not None and not self.path.is_file():
             raise StoreError(f"database {self.location} does not exist; give an existing store with --db or "
                              f"{ENV_VAR} (a command that writes, such as archcast profile, creates one)")
-        self._engine = self._make_engine(create)
+        self._engine = make_engine(self.url, self.path, self.location, self.busy_timeout_s, create)
         with self._guard("opening it"):
             if check and self.path is not None:
-                self._quick_check()
+                quick_check(self._engine, self.path, self.location)
             self._open_schema(create)
 
     def _open_schema(self, create: bool) -> None:
@@ -216,24 +116,6 @@ class Store:
             raise StoreError(f"database {self.location} has archcast schema version {version}; this archcast "
                              f"reads version {SCHEMA_VERSION} (use a matching archcast, or another --db)")
 
-    def _quick_check(self) -> None:
-        """``PRAGMA quick_check`` of the SQLite file, once per process and (size, mtime)."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return  # a new database
-        key = (str(self.path), st.st_size, st.st_mtime_ns)
-        if key in _checked:
-            return
-        with self._engine.connect() as conn, conn.begin():
-            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
-        if rows != ["ok"]:
-            detail = " ".join("; ".join(str(r) for r in rows[:3]).replace("*** in database main ***", "").split())
-            raise StoreCorruptError(
-                f"database {self.location} is damaged (quick_check: {detail[:200]}); it was left untouched: "
-                "restore it from a copy, or move it away and pass another --db / ARCHCAST_DB")
-        _checked[key] = True
-
     # ------------------------------------------------------------------ plumbing
     @property
     def location(self) -> str:
@@ -253,66 +135,9 @@ class Store:
         db = self.url.database
         return Path(db) if self.url.get_backend_name() == "sqlite" and db and db != ":memory:" else None
 
-    def _make_engine(self, create: bool = True) -> Engine:
-        if self.url.get_backend_name() != "sqlite":
-            try:
-                return create_engine(self.url, pool_pre_ping=True, pool_size=8, max_overflow=16)
-            except ImportError as e:  # the driver is an optional dependency of SQLAlchemy
-                raise StoreError(f"database {self.location} needs the PostgreSQL driver {self.url.get_driver_name()!r} "
-                                 f"({e}); install it: pip install 'psycopg[binary]'") from None
-        kw: dict[str, Any] = {"connect_args": {"timeout": self.busy_timeout_s, "check_same_thread": False}}
-        if self.path is None:  # in-memory: one shared connection, else every connection is a new DB
-            kw.update(poolclass=StaticPool)
-        else:
-            if self.path.is_dir():
-                raise StoreError(f"database {self.location} is a directory; give a file path")
-            if create:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise StoreError(f"database {self.location}: cannot create its directory: {e}") from None
-        engine = create_engine(self.url, **kw)
-        timeout_ms = int(self.busy_timeout_s * 1000)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # archcast emits BEGIN itself (see _on_begin)
-            cur = dbapi_conn.cursor()
-            try:
-                cur.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-                cur.execute("PRAGMA foreign_keys = ON")
-                if self.path is not None:
-                    cur.execute("PRAGMA journal_mode = WAL")
-            finally:
-                cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            # writers take the write lock up front: no deadlock between two upgrading readers
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("archcast_write") else "BEGIN")
-
-        return engine
-
-    @contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        """Turn driver errors into store errors that name the database."""
-        try:
-            yield
-        except (DBAPIError, sqlite3.Error) as e:
-            orig = getattr(e, "orig", None) or e
-            msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            low = msg.lower()
-            if "locked" in low or "busy" in low:
-                raise StoreLockedError(
-                    f"database {self.location} is locked by another process (waited {self.busy_timeout_s:g} s) "
-                    f"while {action}; retry when the other writer is done, or raise busy_timeout_s") from None
-            if "not a database" in low or "malformed" in low or "corrupt" in low:
-                raise StoreCorruptError(
-                    f"database {self.location} is not a readable SQLite database ({msg}); it was left untouched: "
-                    "move it away or pass another --db / ARCHCAST_DB") from None
-            if isinstance(e, IntegrityError):
-                raise
-            raise StoreError(f"database {self.location}: error while {action}: {msg}") from None
+    def _guard(self, action: str) -> Any:
+        """Driver errors as store errors that name the database (a context manager)."""
+        return guard(self.location, self.busy_timeout_s, action)
 
     @contextmanager
     def _tx(self, action: str, *, write: bool) -> Iterator[Session]:
@@ -352,7 +177,7 @@ class Store:
     def _graph_row(s: Session, fp: str, **values: Any) -> str:
         row = s.get(GraphRow, fp)
         if row is None:
-            s.add(GraphRow(fingerprint=fp, created=_utcnow(), **values))
+            s.add(GraphRow(fingerprint=fp, created=utcnow(), **values))
         else:  # keep what is there; fill what was missing (e.g. provenance of an imported graph)
             for k, v in values.items():
                 if v is not None and getattr(row, k) in (None, ""):
@@ -406,7 +231,7 @@ class Store:
                 s.add(SampleAliasRow(sample_key=key, family=sample.family, seed=int(sample.seed),
                                      generator_version=str(sample.generator_version),
                                      generator_config=sample.config_json(), graph_fingerprint=fingerprint,
-                                     created=_utcnow()))
+                                     created=utcnow()))
             return key
 
         return self._write(f"adding sample alias {key}", fn)
@@ -415,7 +240,7 @@ class Store:
     def _platform_row(s: Session, p: Platform) -> str:
         pid = p.platform_id
         if s.get(PlatformRow, pid) is None:
-            s.add(PlatformRow(platform_id=pid, created=_utcnow(), **{k: v for k, v in p.to_dict().items()
+            s.add(PlatformRow(platform_id=pid, created=utcnow(), **{k: v for k, v in p.to_dict().items()
                                                                       if k != "platform_id"}))
         return pid
 
@@ -493,7 +318,7 @@ class Store:
                 "input_shapes": json.dumps(m.input_shapes, sort_keys=True),
                 "node_profile": json.dumps(m.node_profile.summary()) if m.node_profile else None,
                 "session_s": m.session_s, "measure_s": m.measure_s,
-                "measured_at": _parse_time(m.timestamp),
+                "measured_at": parse_time(m.timestamp),
                 "cpu_ms_min": m.cpu_ms_min, "cpu_ms_median": m.cpu_ms_median, "cpu_cv": m.cpu_cv,
             }
         reason = result if isinstance(result, str) else (str(result) or type(result).__name__)
@@ -512,7 +337,7 @@ class Store:
                   .values(is_current=False))
         row = MeasurementRow(graph_fingerprint=fp, platform_id=pid, batch_size=int(batch_size), source=source,
                              is_current=True, push_id=push_id,
-                             **{"measured_at": _utcnow(), **{k: _finite(v) for k, v in values.items()}})
+                             **{"measured_at": utcnow(), **{k: finite(v) for k, v in values.items()}})
         s.add(row)
         s.flush()
         return int(row.id)
@@ -568,7 +393,7 @@ class Store:
             q = q.where(MeasurementRow.status == status)
         with self._tx("reading a measurement", write=False) as s:
             row = s.execute(q.limit(1)).first()
-            return _record_of(*row) if row is not None else None
+            return record_of(*row) if row is not None else None
 
     def measured_samples(self, platform_id: str, batch_size: int, *, include_failed: bool = True) -> set[tuple[str, int, str, str]]:
         """``(family, seed, generator_version, config_json)`` of zoo samples with a current row on
@@ -621,7 +446,7 @@ class Store:
         if batch_size is not None:
             q = q.where(MeasurementRow.batch_size == int(batch_size))
         with self._tx("listing measurements", write=False) as s:
-            return [_record_of(m, g, pname) for m, g, pname in s.execute(q)]
+            return [record_of(m, g, pname) for m, g, pname in s.execute(q)]
 
     def stats(self) -> dict[str, Any]:
         """Counts for ``archcast db stats``: graphs, platforms, rows, per platform and per family."""
@@ -675,7 +500,7 @@ class Store:
         Raises:
             StoreError: a bad value (names the item and column), or a graph the store lacks.
         """
-        prepared = [self._prepare_push(i, item) for i, item in enumerate(items)]
+        prepared = [prepare_push(i, item) for i, item in enumerate(items)]
 
         def fn(s: Session) -> list[tuple[int, bool]]:
             out = []
@@ -726,77 +551,6 @@ class Store:
                 values[k] = int(prov[k]) if k == "seed" else str(prov[k])
         return values
 
-    def _prepare_push(self, i: int, item: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, Any]]:
-        where = f"pushed item {i}"
-        raw = item.get("values")
-        if not isinstance(raw, Mapping):
-            raise StoreInputError(f"{where}: values must be an object of measurement columns; got {type(raw).__name__}")
-        unknown = sorted(set(raw) - set(PUSHABLE_COLUMNS))
-        if unknown:
-            raise StoreInputError(f"{where}: unknown measurement column(s) {', '.join(map(repr, unknown))}; "
-                             f"valid: {', '.join(PUSHABLE_COLUMNS)}")
-        if raw.get("status") not in STATUSES:
-            raise StoreInputError(f"{where}: status must be one of {', '.join(STATUSES)}; got {raw.get('status')!r}")
-        b = item.get("batch_size")
-        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
-            raise StoreInputError(f"{where}: batch_size must be an integer >= 1; got {b!r}")
-        if not isinstance(item.get("platform"), Platform):
-            raise StoreInputError(f"{where}: platform must be a Platform")
-        pid = item.get("push_id")
-        if pid is not None and (not isinstance(pid, str) or not 8 <= len(pid) <= 64):
-            raise StoreInputError(f"{where}: push_id must be a string of 8 to 64 characters; got {pid!r}")
-        fp, graph = item.get("fingerprint"), item.get("graph")
-        if not isinstance(fp, str) or not 1 <= len(fp) <= 64:
-            raise StoreInputError(f"{where}: fingerprint must be a string of 1 to 64 characters; got {fp!r}")
-        if graph is not None and graph.fingerprint() != fp:
-            raise StoreInputError(f"{where}: the graph's fingerprint is {graph.fingerprint()}, not {fp}")
-        cols = MeasurementRow.__table__.columns
-        values = {k: _column_value(where, k, cols[k], v) for k, v in raw.items()}
-        if values.get("measured_at") is None:
-            values.pop("measured_at", None)  # the store's clock
-        return item, values
-
-    # ------------------------------------------------------------------ API tokens (archcast serve)
-    def add_token(self, name: str, scope: str, token_sha256: str) -> None:
-        """Store a token's SHA-256 hex digest under ``name`` with ``scope`` (read or write)."""
-        if scope not in TOKEN_SCOPES:
-            raise StoreError(f"token scope {scope!r} is not valid; valid: {', '.join(TOKEN_SCOPES)}")
-        if not name or len(name) > 128:
-            raise StoreError(f"token name must be 1 to 128 characters; got {name!r}")
-
-        def fn(s: Session) -> None:
-            if s.scalar(select(ApiTokenRow.name).where(ApiTokenRow.name == name)) is not None:
-                raise StoreError(f"database {self.location} already has a token named {name!r}; "
-                                 "revoke it first or pick another name")
-            s.add(ApiTokenRow(token_sha256=token_sha256, name=name, scope=scope, created=_utcnow()))
-
-        self._write(f"adding token {name!r}", fn)
-
-    def token(self, token_sha256: str) -> tuple[str, str] | None:
-        """``(name, scope)`` of the token with this digest, or None."""
-        with self._tx("checking a token", write=False) as s:
-            row = s.execute(select(ApiTokenRow.name, ApiTokenRow.scope)
-                            .where(ApiTokenRow.token_sha256 == token_sha256)).first()
-        return (row[0], row[1]) if row is not None else None
-
-    def tokens(self) -> list[dict[str, Any]]:
-        """Names, scopes and creation times of the stored tokens (never the digests)."""
-        with self._tx("listing tokens", write=False) as s:
-            rows = s.execute(select(ApiTokenRow.name, ApiTokenRow.scope, ApiTokenRow.created)
-                             .order_by(ApiTokenRow.name)).all()
-        return [{"name": n, "scope": sc, "created": c.isoformat()} for n, sc, c in rows]
-
-    def revoke_token(self, name: str) -> bool:
-        """Delete the token ``name``; False when there is none."""
-        def fn(s: Session) -> bool:
-            row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name))
-            if row is None:
-                return False
-            s.delete(row)
-            return True
-
-        return self._write(f"revoking token {name!r}", fn)
-
     # ------------------------------------------------------------------ exchange (see archcast.store.exchange)
     def export_table(self, path: str | Path, format: str = "csv", *, platform: str | None = None,
                      current_only: bool = True) -> Path:
@@ -816,62 +570,6 @@ class Store:
         from archcast.store.exchange import import_nnlqp
 
         return import_nnlqp(self, root, platform_name)
-
-
-def _column_value(where: str, name: str, col: Any, v: Any) -> Any:
-    """``v`` checked against the type of measurement column ``col`` (one-line errors)."""
-    if v is None:
-        if not col.nullable and name != "measured_at":
-            raise StoreInputError(f"{where}: {name} must not be null")
-        return None
-    t = col.type
-    bad = f"{where}: {name} must be"
-    if isinstance(t, Boolean):
-        if not isinstance(v, bool):
-            raise StoreInputError(f"{bad} true or false; got {v!r}")
-        return v
-    if isinstance(t, Integer):
-        if isinstance(v, bool) or not isinstance(v, int) or abs(v) >= 2 ** 31:
-            raise StoreInputError(f"{bad} an integer; got {v!r}")
-        return v
-    if isinstance(t, Float):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise StoreInputError(f"{bad} a finite number; got {v!r}")
-        return float(v)
-    if isinstance(t, DateTime):
-        try:
-            return _parse_time(str(v))
-        except ValueError:
-            raise StoreInputError(f"{bad} an ISO 8601 time; got {v!r}") from None
-    if isinstance(t, (String, Text)):
-        if not isinstance(v, str):
-            v = json.dumps(v, sort_keys=True)  # JSON columns (input_shapes, node_profile) may come as objects
-        limit = getattr(t, "length", None) or 100_000
-        if len(v) > limit:
-            raise StoreInputError(f"{bad} at most {limit} characters; got {len(v)}")
-        return v
-    raise StoreInputError(f"{where}: column {name} cannot be pushed")
-
-
-def _parse_time(ts: str) -> datetime:
-    if not ts:
-        return _utcnow()
-    t = datetime.fromisoformat(ts)
-    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
-
-
-def _record_of(m: MeasurementRow, g: GraphRow, platform_name: str) -> MeasurementRecord:
-    return MeasurementRecord(
-        id=m.id, fingerprint=g.fingerprint, family=g.family, seed=g.seed, generator_version=g.generator_version,
-        generator_config=g.generator_config, name=g.name, n_nodes=g.n_nodes, flops=g.flops, params=g.params,
-        memory_bytes=g.memory_bytes, platform_id=m.platform_id, platform_name=platform_name,
-        batch_size=m.batch_size, status=m.status, error=m.error, latency_ms_min=m.latency_ms_min,
-        latency_ms_median=m.latency_ms_median, latency_ms_mean=m.latency_ms_mean, latency_ms_p90=m.latency_ms_p90,
-        latency_ms_std=m.latency_ms_std, latency_cv=m.latency_cv, n_runs=m.n_runs, warmup_runs=m.warmup_runs,
-        host=m.host, source=m.source, measured_at=m.measured_at, is_current=bool(m.is_current),
-        cpu_ms_min=m.cpu_ms_min, cpu_ms_median=m.cpu_ms_median, cpu_cv=m.cpu_cv, pass_id=m.pass_id,
-        speed_index=m.speed_index, role=m.role,
-    )
 
 
 __all__ = ["DB_FILE", "ENV_VAR", "PUSHABLE_COLUMNS", "RECORD_COLUMNS", "MeasurementRecord", "Store", "default_url",

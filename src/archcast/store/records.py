@@ -1,0 +1,111 @@
+"""Rows as Python values: :class:`MeasurementRecord` (a measurement joined with its graph and
+platform), stub keys of graphs that could not be read, and UTC time helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from archcast.store.schema import GraphRow, MeasurementRow
+
+if TYPE_CHECKING:
+    from archcast.zoo.base import ZooSample
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def finite(x: Any) -> Any:
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def sample_key(sample: "ZooSample") -> str:
+    """Stub fingerprint for a zoo sample that produced no graph (its export failed)."""
+    blob = "\0".join([sample.family, str(sample.seed), str(sample.generator_version), sample.config_json()])
+    return "sample-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def onnx_key(data: bytes) -> str:
+    """Stub fingerprint for ONNX bytes that could not be read as a graph."""
+    return "onnx-" + hashlib.sha256(data).hexdigest()[:24]
+
+
+@dataclass
+class MeasurementRecord:
+    """One measurement joined with its graph and platform (what :meth:`Store.measurements` returns).
+
+    Latencies are milliseconds; ``None`` where not measured (failed rows, imported data sets
+    that give one number, which lands in ``latency_ms_median``).
+    """
+
+    id: int
+    fingerprint: str
+    family: str | None
+    seed: int | None
+    generator_version: str | None
+    generator_config: str | None
+    name: str
+    n_nodes: int | None
+    flops: int | None
+    params: int | None
+    memory_bytes: int | None
+    platform_id: str
+    platform_name: str
+    batch_size: int
+    status: str
+    error: str | None
+    latency_ms_min: float | None
+    latency_ms_median: float | None
+    latency_ms_mean: float | None
+    latency_ms_p90: float | None
+    latency_ms_std: float | None
+    latency_cv: float | None
+    n_runs: int | None
+    warmup_runs: int | None
+    host: str | None
+    source: str
+    measured_at: datetime
+    is_current: bool
+    cpu_ms_min: float | None = None
+    cpu_ms_median: float | None = None
+    cpu_cv: float | None = None
+    pass_id: str | None = None
+    speed_index: float | None = None
+    role: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["measured_at"] = self.measured_at.isoformat()
+        return d
+
+
+RECORD_COLUMNS = tuple(f.name for f in fields(MeasurementRecord))
+
+
+def parse_time(ts: str) -> datetime:
+    if not ts:
+        return utcnow()
+    t = datetime.fromisoformat(ts)
+    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+
+
+def record_of(m: MeasurementRow, g: GraphRow, platform_name: str) -> MeasurementRecord:
+    return MeasurementRecord(
+        id=m.id, fingerprint=g.fingerprint, family=g.family, seed=g.seed, generator_version=g.generator_version,
+        generator_config=g.generator_config, name=g.name, n_nodes=g.n_nodes, flops=g.flops, params=g.params,
+        memory_bytes=g.memory_bytes, platform_id=m.platform_id, platform_name=platform_name,
+        batch_size=m.batch_size, status=m.status, error=m.error, latency_ms_min=m.latency_ms_min,
+        latency_ms_median=m.latency_ms_median, latency_ms_mean=m.latency_ms_mean, latency_ms_p90=m.latency_ms_p90,
+        latency_ms_std=m.latency_ms_std, latency_cv=m.latency_cv, n_runs=m.n_runs, warmup_runs=m.warmup_runs,
+        host=m.host, source=m.source, measured_at=m.measured_at, is_current=bool(m.is_current),
+        cpu_ms_min=m.cpu_ms_min, cpu_ms_median=m.cpu_ms_median, cpu_cv=m.cpu_cv, pass_id=m.pass_id,
+        speed_index=m.speed_index, role=m.role,
+    )
+
+
+__all__ = ["RECORD_COLUMNS", "MeasurementRecord", "finite", "onnx_key", "parse_time", "record_of", "sample_key",
+           "utcnow"]
