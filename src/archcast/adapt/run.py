@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from archcast.graph import NetGraph
     from archcast.predictors.latency.archcast import ArchcastLatency
     from archcast.profile.platform import Platform
-    from archcast.profile.runner import ProfileReport
+    from archcast.collect.runner import ProfileReport
     from archcast.store.store import Store
     from archcast.zoo.base import Family, ZooSample
 
@@ -68,7 +68,7 @@ def _ort_cpu(m: re.Match) -> "Platform":
 
 def _torch_cuda(m: re.Match) -> "Platform":
     from archcast.profile.measurement import BackendUnavailableError
-    from archcast.profile.platform import get_backend
+    from archcast.profile.backend import get_backend
 
     get_backend("torch-cuda").check_available()  # no GPU: says so and names the backend to use
     raise BackendUnavailableError(
@@ -194,14 +194,8 @@ def candidate_pool(
 
 
 # --------------------------------------------------------------------------- selection
-def select_diverse(embeddings: np.ndarray, budget: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``budget`` distinct rows of ``embeddings [N, D]`` chosen by greedy k-center.
-
-    Dimensions are standardised first (zero mean, unit variance; constant ones left as they are).
-    The first pick is the point nearest the mean, each next one the point farthest from all picked
-    so far; ties go to a fixed random order drawn from ``seed``, so the result is deterministic.
-    Returns ``min(budget, N)`` indices in selection order (a warning when the pool is smaller).
-    """
+def _standardised(embeddings: np.ndarray, budget: int) -> tuple[np.ndarray, int]:
+    """Checked ``(z-scored embeddings [N, D], budget capped at N)`` (constant dimensions kept)."""
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise InvalidInputError(f"embeddings must be a non-empty [N, D] array; got shape {x.shape}")
@@ -212,10 +206,22 @@ def select_diverse(embeddings: np.ndarray, budget: int, seed: int = 0) -> np.nda
     n = x.shape[0]
     if budget > n:
         warnings.warn(f"budget {budget} exceeds the {n} candidates; selecting all of them", RuntimeWarning,
-                      stacklevel=2)
+                      stacklevel=3)
         budget = n
     sd = x.std(axis=0)
-    z = (x - x.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
+    return (x - x.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0), int(budget)
+
+
+def select_diverse(embeddings: np.ndarray, budget: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``budget`` distinct rows of ``embeddings [N, D]`` chosen by greedy k-center.
+
+    Dimensions are standardised first (zero mean, unit variance; constant ones left as they are).
+    The first pick is the point nearest the mean, each next one the point farthest from all picked
+    so far; ties go to a fixed random order drawn from ``seed``, so the result is deterministic.
+    Returns ``min(budget, N)`` indices in selection order (a warning when the pool is smaller).
+    """
+    z, budget = _standardised(embeddings, budget)
+    n = z.shape[0]
     rank = np.random.default_rng(seed).permutation(n)  # tie-break order
 
     def pick(score: np.ndarray) -> int:
@@ -241,23 +247,13 @@ def select_representative(embeddings: np.ndarray, predicted_ms: np.ndarray, budg
     least summed distance to the others in standardised ``embeddings [N, D]`` space. Ties go to a
     fixed random order drawn from ``seed``. Returns ``min(budget, N)`` indices, fastest stratum first.
     """
-    x = np.asarray(embeddings, dtype=np.float64)
     lat = np.asarray(predicted_ms, dtype=np.float64).reshape(-1)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise InvalidInputError(f"embeddings must be a non-empty [N, D] array; got shape {x.shape}")
-    if lat.shape[0] != x.shape[0]:
-        raise InvalidInputError(f"{x.shape[0]} embeddings but {lat.shape[0]} predicted latencies")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(lat)) and np.all(lat > 0)):
-        raise InvalidInputError("embeddings and predicted latencies must be finite (latencies > 0)")
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise InvalidInputError(f"budget must be an integer >= 1; got {budget!r}")
-    n = x.shape[0]
-    if budget > n:
-        warnings.warn(f"budget {budget} exceeds the {n} candidates; selecting all of them", RuntimeWarning,
-                      stacklevel=2)
-        budget = n
-    sd = x.std(axis=0)
-    z = (x - x.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
+    z, budget = _standardised(embeddings, budget)
+    n = z.shape[0]
+    if lat.shape[0] != n:
+        raise InvalidInputError(f"{n} embeddings but {lat.shape[0]} predicted latencies")
+    if not (np.all(np.isfinite(lat)) and np.all(lat > 0)):
+        raise InvalidInputError("predicted latencies must be finite and > 0")
     rank = np.random.default_rng(seed).permutation(n)
     order = np.lexsort((rank, np.log(lat)))  # by latency, ties by the seeded order
     chosen = []
@@ -461,8 +457,8 @@ def adapt(
     checkpoint directory (default: the platform's user predictor directory, which
     :func:`~archcast.service.checkpoints.load_platform_predictor` then finds).
     """
-    from archcast.profile.platform import get_backend
-    from archcast.profile.runner import profile_samples
+    from archcast.profile.backend import get_backend
+    from archcast.collect.runner import profile_samples
     from archcast.service.checkpoints import (
         available_platforms,
         load_platform_predictor,
@@ -480,7 +476,7 @@ def adapt(
     get_backend(platform.backend).check_available(platform)  # before minutes of exporting
     out_dir = Path(out) if out is not None else predictor_dir_for(platform_name)
     if measure_kw is None:
-        from archcast.data.latency import DEFAULT_MEASURE_KW
+        from archcast.data.latency_dataset import DEFAULT_MEASURE_KW
 
         measure_kw = dict(DEFAULT_MEASURE_KW)
     if base_dir is None and base_platform not in available_platforms():
