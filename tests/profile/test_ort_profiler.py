@@ -13,11 +13,20 @@ from onnx import TensorProto, helper, numpy_helper
 
 from archcast.errors import InvalidInputError, UnknownNameError
 from archcast.frontends.onnx import strip_weights
-from archcast.profile import BACKENDS, BackendUnavailableError, Measurement, MeasurementError, Platform, default_platform
-from archcast.profile.ort import fill_weights, measure_onnx, parse_ort_profile
-from archcast.profile.platform import get_backend
+from archcast.profile import (
+    BACKENDS,
+    BackendUnavailableError,
+    Measurement,
+    MeasurementError,
+    Platform,
+    default_platform,
+)
+from archcast.profile.backend import get_backend
+from archcast.profile.kernels import parse_ort_profile
+from archcast.profile.ort import fill_weights, measure_onnx
 
 FAST = dict(min_runs=10, min_time_s=0.02, warmup_runs=2, warmup_s=0.01)
+PLATFORM = default_platform()
 
 
 def conv_model(batch: int | str = 1, channels: int = 8) -> onnx.ModelProto:
@@ -42,7 +51,7 @@ def embedding_model(vocab: int) -> onnx.ModelProto:
 
 
 def test_measure_tiny_conv_statistics():
-    m = measure_onnx(conv_model().SerializeToString(), **FAST)
+    m = measure_onnx(conv_model().SerializeToString(), PLATFORM, **FAST)
     assert isinstance(m, Measurement)
     assert 0 < m.latency_ms_min <= m.latency_ms_median <= m.latency_ms_p90
     assert m.latency_ms_min <= m.latency_ms_mean and m.latency_ms_std >= 0 and math.isfinite(m.latency_cv)
@@ -72,7 +81,7 @@ def test_weight_free_model_gets_weights():
     assert w["w"].shape == (8, 3, 3, 3) and w["w"].dtype == np.float32 and np.all(np.isfinite(w["w"]))
     assert w["w"].std() > 0 and np.all(w["b"] > 0)  # 1-D tensors stay positive (BN variances)
     assert fill_weights(filled) == 0  # nothing left to fill
-    m = measure_onnx(free.SerializeToString(), **FAST)
+    m = measure_onnx(free.SerializeToString(), PLATFORM, **FAST)
     assert m.latency_ms_median > 0
 
 
@@ -84,14 +93,14 @@ def test_weight_free_resize_scales_are_refused():
                           [scales])
     model = strip_weights(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8))
     with pytest.raises(MeasurementError, match="Resize") as e:
-        measure_onnx(model, **FAST)
+        measure_onnx(model, PLATFORM, **FAST)
     assert e.value.stage == "load"
 
 
 def test_symbolic_batch_and_int_inputs():
-    m = measure_onnx(conv_model(batch="N"), batch_size=3, **FAST)
+    m = measure_onnx(conv_model(batch="N"), PLATFORM, batch_size=3, **FAST)
     assert m.batch_size == 3 and m.input_shapes["x"] == [1 * 3, 3, 16, 16]
-    m = measure_onnx(embedding_model(vocab=100), **FAST)  # token ids drawn from [0, 100)
+    m = measure_onnx(embedding_model(vocab=100), PLATFORM, **FAST)  # token ids drawn from [0, 100)
     assert m.input_shapes == {"ids": [1, 8]}
 
 
@@ -107,13 +116,13 @@ def test_symbolic_batch_and_int_inputs():
 ])
 def test_broken_onnx_raises_measurement_error(make, stage, text):
     with pytest.raises(MeasurementError) as e:
-        measure_onnx(make(), **FAST)
+        measure_onnx(make(), PLATFORM, **FAST)
     assert e.value.stage == stage and e.value.reason
     assert text.lower() in str(e.value).lower()
 
 
 def test_node_profile():
-    m = measure_onnx(conv_model(channels=16), profile_nodes=True, profile_runs=5, **FAST)
+    m = measure_onnx(conv_model(channels=16), PLATFORM, profile_nodes=True, profile_runs=5, **FAST)
     p = m.node_profile
     assert p is not None and p.runs == 5 and p.nodes and p.run_us > 0
     assert all(n.dur_us >= 0 for n in p.nodes) and 0 < p.coverage <= 1.5
@@ -182,3 +191,41 @@ def test_platform_must_describe_this_machine():
     wrong = Platform("ort-cpu-1t", device=default_platform().device, runtime_version="0.0.1")
     with pytest.raises(InvalidInputError, match="runtime_version"):
         measure_onnx(conv_model(), wrong, **FAST)
+
+
+# ---------------------------------------------------------------------------- CPU time and kernel profiles
+def test_thread_cpu_time_is_recorded_for_one_thread_only():
+    m = measure_onnx(conv_model(channels=16), PLATFORM, **FAST)
+    assert m.cpu_ms_min is not None and m.cpu_ms_median is not None and m.cpu_cv is not None
+    # the caller's thread runs every kernel: its CPU time cannot exceed the run's wall time (+1 tick)
+    assert m.cpu_ms_min <= m.latency_ms_median + 0.05 and m.cpu_ms_median > 0.2 * m.latency_ms_min
+    two = measure_onnx(conv_model(channels=16), default_platform(threads=2), **FAST)
+    assert two.cpu_ms_min is None and two.cpu_ms_median is None
+
+
+def test_kernel_median_is_robust_to_one_slow_run(tmp_path):
+    events = []
+    for k, conv_us in enumerate([30, 31, 900, 29, 30]):  # run 2 was preempted inside the conv
+        t0 = 1000 * k
+        events += [{"cat": "Session", "name": "model_run", "ts": t0, "dur": conv_us + 20},
+                   {"cat": "Node", "name": "conv_kernel_time", "ts": t0 + 5, "dur": conv_us, "args": {"op_name": "Conv"}}]
+    f = tmp_path / "prof.json"
+    f.write_text(json.dumps(events))
+    p = parse_ort_profile(f)
+    assert p.runs == 5 and p.nodes[0].dur_us == 30.0 and p.run_us == 50.0
+
+
+def test_kernel_profile_keeps_the_optimized_graph_as_ir():
+    from archcast.frontends.onnx import load_onnx
+
+    model = conv_model(channels=16)
+    m = measure_onnx(model, PLATFORM, profile_nodes=True, profile_runs=5, keep_optimized=True, **FAST)
+    p = m.node_profile
+    opt = onnx.load_from_string(p.optimized_onnx)
+    assert not any(len(t.raw_data) or len(t.float_data) for t in opt.graph.initializer)  # weight-free
+    graph = load_onnx(p.optimized_onnx)
+    kernel_nodes = {n.node for n in p.nodes}
+    # every profiled kernel is a node of the optimised graph, and the IR has them all
+    assert kernel_nodes <= {n.name for n in opt.graph.node}
+    assert kernel_nodes <= {n.name for n in graph.nodes}
+    assert 0.5 < p.coverage <= 1.05 and graph.flops > 0

@@ -38,7 +38,7 @@ def _score(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 def _setup(dataset: str | Path, base_dir: str | Path, test_frac: float) -> dict[str, Any]:
     import torch
 
-    from archcast.data.latency import load_latency_dataset
+    from archcast.data.latency_dataset import load_latency_dataset
     from archcast.predictors.latency.archcast import ArchcastLatency
 
     torch.set_num_threads(1)

@@ -73,7 +73,7 @@ _DATA: dict[str, Any] = {}
 
 def _load(dataset: str) -> dict[str, Any]:
     if _DATA.get("path") != dataset:
-        from archcast.data.latency import load_latency_dataset
+        from archcast.data.latency_dataset import load_latency_dataset
 
         ds = load_latency_dataset(dataset)
         _DATA.clear()

@@ -26,11 +26,14 @@ def _measure_kw(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archcast.data.latency import export_latency_dataset, load_latency_dataset
+    from archcast.collect.export import export_latency_dataset
+    from archcast.data.latency_dataset import load_latency_dataset
     from archcast.store import Store
 
     out = export_latency_dataset(Store(args.db), args.out, args.platform, args.batch_size,
-                                 measure_kw=_measure_kw(args), progress=not args.no_progress)
+                                 measure_kw=_measure_kw(args), progress=not args.no_progress,
+                                 campaign=args.campaign, label_stat=args.label_stat,
+                                 normalise=False if args.raw else None)
     ds = load_latency_dataset(out)
     c = ds.manifest["counts"]
     print(f"wrote {out}: {c['models']} models in {len(ds.families())} families, {c['failures']} failures, "
@@ -39,7 +42,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from archcast.data.latency import verify_regeneration
+    from archcast.collect.verify import verify_regeneration
 
     bad = verify_regeneration(args.dir, args.count, args.seed, progress=not args.no_progress)
     if not bad:
@@ -53,7 +56,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_retest(args: argparse.Namespace) -> int:
-    from archcast.data.latency import NOISE_FILE, retest_latency
+    from archcast.collect.retest import retest_latency
+    from archcast.data.latency_dataset import NOISE_FILE
 
     nf = retest_latency(args.dir, args.count, args.seed, args.workers, args.db, measure_kw=_measure_kw(args),
                         timeout_s=args.timeout, progress=not args.no_progress)
@@ -72,7 +76,7 @@ def _pct(x: float | None) -> str:
 
 
 def cmd_datasheet(args: argparse.Namespace) -> int:
-    from archcast.data.latency import write_datasheet
+    from archcast.collect.datasheet import write_datasheet
 
     print(f"wrote {write_datasheet(args.dir)}")
     return 0
@@ -91,6 +95,11 @@ def register(subparsers: Any) -> None:
     s.add_argument("--batch-size", type=int, default=1)
     s.add_argument("--min-runs", type=int, help="the protocol the store was measured with (recorded in the manifest)")
     s.add_argument("--min-time", type=float, help="seconds of timed runs the store was measured with")
+    s.add_argument("--campaign", help="a campaign directory of archcast profile --passes: write format 2 (labels "
+                                      "across passes, pass rows, kernel tables, optimised graphs)")
+    s.add_argument("--label-stat", choices=("cpu_ms_min", "cpu_ms_median", "latency_ms_min", "latency_ms_median"),
+                   help="with --campaign: the per-pass statistic of the label (default: the campaign's)")
+    s.add_argument("--raw", action="store_true", help="with --campaign: labels without canary normalisation")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_export)
 

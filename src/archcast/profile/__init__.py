@@ -1,9 +1,10 @@
-"""Measure real latency: platforms, profiling backends, and the batch runner that fills the store.
+"""Measure real latency of one model on one platform: platforms, backends, kernel profiles.
 
 Importing this package is cheap (no onnxruntime, no torch); :mod:`archcast.profile.ort` loads
-onnxruntime, :mod:`archcast.profile.runner` starts worker processes.
+onnxruntime. Measuring many models into the store is :mod:`archcast.collect`.
 """
 
+from archcast.profile.backend import BACKENDS, Backend, get_backend
 from archcast.profile.measurement import (
     BackendUnavailableError,
     Measurement,
@@ -11,7 +12,7 @@ from archcast.profile.measurement import (
     NodeProfile,
     NodeTime,
 )
-from archcast.profile.platform import BACKENDS, Backend, Platform, default_platform, get_backend
+from archcast.profile.platform import Platform, default_platform
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "Measurement", "MeasurementError", "NodeProfile",
            "NodeTime", "Platform", "default_platform", "get_backend"]

@@ -7,8 +7,9 @@ returns one, and the store keeps its fields as columns (units in the names).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from archcast.errors import ArchcastError
 
@@ -38,12 +39,14 @@ class BackendUnavailableError(ArchcastError):
 
 @dataclass(frozen=True)
 class NodeTime:
-    """Mean time of one operator of the runtime's (optimised, possibly fused) graph.
+    """Time of one kernel (a node of the runtime's optimised, possibly fused graph).
 
     Attributes:
-        node: the runtime's node name (fused nodes get the runtime's new names).
+        node: the runtime's node name (fused nodes get the runtime's new names); it names a node
+            of :attr:`NodeProfile.optimized_onnx`.
         op_type: the runtime's op type (e.g. ``FusedConv``).
-        dur_us: mean duration per inference run, microseconds.
+        dur_us: median over the profiled runs of the kernel's time in one run, microseconds (the
+            median, not the mean: one preempted run must not move a kernel label).
     """
 
     node: str
@@ -53,18 +56,22 @@ class NodeTime:
 
 @dataclass
 class NodeProfile:
-    """Per-operator times from the runtime's profiler.
+    """Per-kernel times from the runtime's profiler, and the graph the runtime executed.
 
     Attributes:
-        nodes: per-node mean times, slowest first.
-        runs: profiled inference runs the means are taken over.
-        run_us: mean wall time of a whole profiled run, microseconds.
-        coverage: sum of node times / ``run_us`` (the rest is framework overhead).
+        nodes: per-kernel times (see :class:`NodeTime`), slowest first.
+        runs: profiled inference runs the statistics are taken over.
+        run_us: median wall time of a whole profiled run, microseconds.
+        coverage: sum of kernel times / ``run_us`` (the rest is framework overhead).
+        optimized_onnx: the runtime's optimised graph as weight-free ONNX with every tensor's
+            shape in ``value_info`` (shape-setting initializers keep their values), or None
+            when not requested.
     """
 
     nodes: list[NodeTime]
     runs: int
     run_us: float
+    optimized_onnx: bytes | None = field(default=None, repr=False)
 
     @property
     def coverage(self) -> float:
@@ -103,7 +110,11 @@ class Measurement:
         host: the machine's host name.
         session_s: seconds to create the runtime session (not part of the latency).
         measure_s: seconds spent warming up and timing.
-        node_profile: per-operator times when requested, else None.
+        node_profile: per-kernel times when requested, else None.
+        cpu_ms_min / _median / _mean, cpu_cv: the measuring thread's CPU time per run
+            (``time.thread_time_ns``), milliseconds, for 1-thread platforms (the runtime then runs
+            every kernel on the calling thread); None otherwise. Time-sharing with other
+            processes inflates wall time but not this.
     """
 
     latency_ms_min: float
@@ -121,10 +132,16 @@ class Measurement:
     session_s: float = 0.0
     measure_s: float = 0.0
     node_profile: NodeProfile | None = None
+    cpu_ms_min: float | None = None
+    cpu_ms_median: float | None = None
+    cpu_ms_mean: float | None = None
+    cpu_cv: float | None = None
 
     @classmethod
-    def from_times(cls, times_ms: Sequence[float], **meta: Any) -> "Measurement":
-        """Statistics of ``times_ms`` (one entry per timed run, milliseconds) plus ``meta`` fields."""
+    def from_times(cls, times_ms: Sequence[float], cpu_times_ms: Sequence[float] | None = None,
+                   **meta: Any) -> Measurement:
+        """Statistics of ``times_ms`` (one entry per timed run, milliseconds), of the matching
+        thread CPU times ``cpu_times_ms`` when given, plus ``meta`` fields."""
         import numpy as np
 
         t = np.asarray(times_ms, dtype=np.float64)
@@ -132,6 +149,14 @@ class Measurement:
             raise ValueError("a measurement needs at least one timed run")
         mean = float(t.mean())
         std = float(t.std(ddof=1)) if t.size > 1 else 0.0
+        if cpu_times_ms is not None:
+            c = np.asarray(cpu_times_ms, dtype=np.float64)
+            if c.shape != t.shape:
+                raise ValueError(f"cpu_times_ms has {c.size} entries for {t.size} timed runs")
+            c_mean = float(c.mean())
+            c_std = float(c.std(ddof=1)) if c.size > 1 else 0.0
+            meta.update(cpu_ms_min=float(c.min()), cpu_ms_median=float(np.median(c)), cpu_ms_mean=c_mean,
+                        cpu_cv=c_std / c_mean if c_mean > 0 else 0.0)
         return cls(
             latency_ms_min=float(t.min()),
             latency_ms_median=float(np.median(t)),

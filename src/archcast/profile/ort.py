@@ -1,4 +1,4 @@
-"""Latency of an ONNX model on this CPU with onnxruntime, measured as design.md §5 says.
+"""Latency of an ONNX model on this CPU with onnxruntime, measured as docs/design.md §5 says.
 
 Protocol of :func:`measure_onnx`:
 
@@ -15,7 +15,10 @@ Protocol of :func:`measure_onnx`:
 5. Timing: runs until both ``min_runs`` runs and ``min_time_s`` seconds are reached, or the
    ``max_time_s`` cap (>= 3 runs); each run timed alone with ``perf_counter_ns``; Python's garbage
    collector off while timing.
-6. Optionally a second, profiled session gives per-node times (ORT profiler JSON).
+   With one intra-op thread, onnxruntime runs every kernel on the calling thread, so the thread's
+   CPU time (``time.thread_time_ns``) is recorded beside each run's wall time.
+6. Optionally a second, profiled session gives per-kernel times (ORT profiler JSON, median over
+   runs) and saves the optimised graph it executes (:mod:`archcast.profile.kernels`).
 
 A model onnxruntime cannot load, feed or run raises :class:`MeasurementError` with the runtime's
 reason (the runner records it as a failed measurement and moves on).
@@ -25,13 +28,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import json
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import onnx
@@ -40,8 +41,18 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, numpy_helper
 
 from archcast.errors import InvalidInputError
-from archcast.profile.measurement import Measurement, MeasurementError, NodeProfile, NodeTime
-from archcast.profile.platform import Platform, cpu_model, default_platform
+from archcast.profile.kernels import (
+    ORT_ERRORS,
+    SHAPE_SETTING_SLOTS,
+    annotate_optimized,
+    ort_reason,
+    parse_ort_profile,
+)
+from archcast.profile.machine import cpu_model, host_name
+from archcast.profile.measurement import Measurement, MeasurementError, NodeProfile
+
+if TYPE_CHECKING:
+    from archcast.profile.platform import Platform
 
 ModelSource = Union[bytes, bytearray, str, Path, onnx.ModelProto]
 
@@ -53,31 +64,15 @@ _OPT_LEVELS = {
 }
 _DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
 # initializer slots whose values set output shapes: random values would build another model
-_SHAPE_SETTING_SLOTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
+_SHAPE_SETTING_SLOTS = SHAPE_SETTING_SLOTS
 _FLOAT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 _INT_NP = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16,
            "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16,
            "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64}
 
 
-def _ort_errors() -> tuple[type[BaseException], ...]:
-    """onnxruntime's exception types (they derive from Exception directly), plus RuntimeError."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as st
-
-    found = [getattr(st, n) for n in dir(st)]
-    return tuple(o for o in found if isinstance(o, type) and issubclass(o, Exception)) + (RuntimeError,)
-
-
-_ORT_ERRORS = _ort_errors()
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip()
-    # ORT prefixes messages with "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : "; keep what follows
-    if text.startswith("[ONNXRuntimeError]"):
-        text = text.split(" : ", 3)[-1]
-    line = text.splitlines()[0] if text else type(e).__name__
-    return line[:500]
+_ORT_ERRORS = ORT_ERRORS
+_reason = ort_reason
 
 
 # ---------------------------------------------------------------------------- the model
@@ -170,11 +165,14 @@ def session_options(platform: Platform) -> ort.SessionOptions:
     return so
 
 
-def _session(data: bytes, platform: Platform, label: str, profile_prefix: str | None = None) -> ort.InferenceSession:
+def _session(data: bytes, platform: Platform, label: str, profile_prefix: str | None = None,
+             optimized_path: str | None = None) -> ort.InferenceSession:
     so = session_options(platform)
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
+    if optimized_path:
+        so.optimized_model_filepath = optimized_path
     try:
         return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     except _ORT_ERRORS as e:
@@ -224,7 +222,7 @@ def check_platform(platform: Platform) -> None:
 # ---------------------------------------------------------------------------- measuring
 def measure_onnx(
     model: ModelSource,
-    platform: Platform | None = None,
+    platform: Platform,
     batch_size: int | None = None,
     *,
     min_runs: int = 50,
@@ -234,21 +232,22 @@ def measure_onnx(
     warmup_s: float = 0.3,
     profile_nodes: bool = False,
     profile_runs: int = 20,
+    keep_optimized: bool = False,
     int_high: int = 100,
     seed: int = 0,
     name: str | None = None,
 ) -> Measurement:
     """Latency of ``model`` (ONNX bytes, path or ``ModelProto``; weight-free is fine) on ``platform``
-    (default: :func:`default_platform`) — see the module docstring for the protocol.
+    (e.g. :func:`archcast.profile.default_platform`) — see the module docstring for the protocol.
 
     ``batch_size`` fills a symbolic first input dim and is recorded; by default it is the first
-    input's first dim (1 when symbolic).
+    input's first dim (1 when symbolic). ``profile_nodes`` adds per-kernel times over
+    ``profile_runs`` runs; ``keep_optimized`` adds the runtime's optimised graph to them.
 
     Raises:
         MeasurementError: onnxruntime cannot load the model, build its inputs, or run it.
         InvalidInputError: bad arguments, or ``platform`` does not describe this machine.
     """
-    platform = platform or default_platform()
     check_platform(platform)
     if min_runs < 1 or min_time_s < 0 or max_time_s <= 0 or warmup_runs < 0 or profile_runs < 1:
         raise InvalidInputError(
@@ -284,15 +283,24 @@ def measure_onnx(
             if time.perf_counter() - t_start >= warmup_s:
                 break
         times_ns: list[int] = []
+        cpu_ns: list[int] = []
+        thread_time = time.thread_time_ns if platform.threads == 1 else None
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
             t_timed = time.perf_counter_ns()
             cap_ns, min_ns = int(max_time_s * 1e9), int(min_time_s * 1e9)
             while True:
-                a = time.perf_counter_ns()
-                run(outputs, feeds)
-                b = time.perf_counter_ns()
+                if thread_time is not None:
+                    ca = thread_time()
+                    a = time.perf_counter_ns()
+                    run(outputs, feeds)
+                    b = time.perf_counter_ns()
+                    cpu_ns.append(thread_time() - ca)
+                else:
+                    a = time.perf_counter_ns()
+                    run(outputs, feeds)
+                    b = time.perf_counter_ns()
                 times_ns.append(b - a)
                 spent = b - t_timed
                 if (len(times_ns) >= min_runs and spent >= min_ns) or (spent >= cap_ns and len(times_ns) >= 3):
@@ -305,14 +313,16 @@ def measure_onnx(
     measure_s = time.perf_counter() - t_start
     del sess
 
-    node_profile = _profile(data, platform, feeds, outputs, profile_runs, label) if profile_nodes else None
+    node_profile = _profile(data, platform, feeds, outputs, profile_runs, label, keep_optimized) \
+        if profile_nodes else None
     return Measurement.from_times(
         np.asarray(times_ns, dtype=np.float64) / 1e6,
+        np.asarray(cpu_ns, dtype=np.float64) / 1e6 if cpu_ns else None,
         warmup_runs=n_warm,
         batch_size=int(batch_size),
         input_shapes={k: list(v.shape) for k, v in feeds.items()},
-        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
-        host=socket.gethostname(),
+        timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
+        host=host_name(),
         session_s=session_s,
         measure_s=measure_s,
         node_profile=node_profile,
@@ -320,45 +330,23 @@ def measure_onnx(
 
 
 def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outputs: list[str],
-             runs: int, label: str) -> NodeProfile:
-    """Per-node times from a profiled session: 1 warm-up run (dropped) + ``runs`` runs."""
+             runs: int, label: str, keep_optimized: bool) -> NodeProfile:
+    """Per-kernel times from a profiled session: 2 warm-up runs (dropped) + ``runs`` runs; the
+    same session saves the optimised graph when ``keep_optimized``."""
     with tempfile.TemporaryDirectory(prefix="archcast-ort-prof-") as tmp:
-        sess = _session(data, platform, label, profile_prefix=os.path.join(tmp, "ort"))
+        opt_path = os.path.join(tmp, "optimized.onnx") if keep_optimized else None
+        sess = _session(data, platform, label, profile_prefix=os.path.join(tmp, "ort"), optimized_path=opt_path)
         try:
-            for _ in range(runs + 1):
+            for _ in range(runs + 2):
                 sess.run(outputs, feeds)
         except _ORT_ERRORS as e:
             raise MeasurementError("profile", _reason(e), model=label) from None
         path = sess.end_profiling()
-        return parse_ort_profile(path, skip_runs=1)
-
-
-def parse_ort_profile(path: str | Path, skip_runs: int = 0) -> NodeProfile:
-    """Per-node mean times from an onnxruntime profiler JSON file.
-
-    Runs are the ``model_run`` events; the first ``skip_runs`` are dropped with the node events
-    inside them. Node names are those of ORT's optimised graph.
-    """
-    events = json.loads(Path(path).read_text(encoding="utf-8"))
-    if isinstance(events, dict):  # some versions wrap the list
-        events = events.get("traceEvents", [])
-    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
-                  key=lambda e: e["ts"])[skip_runs:]
-    if not runs:
-        raise MeasurementError("profile", f"profiler file {str(path)!r} holds no model_run events")
-    windows = [(e["ts"], e["ts"] + e["dur"]) for e in runs]
-    total: dict[tuple[str, str], float] = {}
-    for e in events:
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
-            continue
-        ts = e["ts"]
-        if not any(a <= ts <= b for a, b in windows):
-            continue
-        key = (e["name"][: -len("_kernel_time")], str(e.get("args", {}).get("op_name", "?")))
-        total[key] = total.get(key, 0.0) + float(e["dur"])
-    n = len(runs)
-    nodes = sorted((NodeTime(k[0], k[1], v / n) for k, v in total.items()), key=lambda t: -t.dur_us)
-    return NodeProfile(nodes=nodes, runs=n, run_us=sum(b - a for a, b in windows) / n)
+        del sess
+        prof = parse_ort_profile(path, skip_runs=2)
+        if opt_path is not None:
+            prof.optimized_onnx = annotate_optimized(opt_path, feeds, session_options(platform), label)
+        return prof
 
 
 __all__ = ["check_platform", "fill_weights", "measure_onnx", "parse_ort_profile", "random_inputs", "session_options"]

@@ -1,44 +1,27 @@
-"""Platforms (what a latency was measured on) and the profiling backends that measure them.
+"""Platforms: what a latency was measured on.
 
 A :class:`Platform` names every setting that changes a latency: backend, device, runtime and its
 version, threads, precision, graph-optimisation level. Its :attr:`Platform.platform_id` is a short
 stable hash of those fields, so two numbers are comparable exactly when their ids are equal.
 
-Backends are registered in :data:`BACKENDS` by exact name and share one interface,
-:meth:`Backend.measure`. Importing this module imports neither onnxruntime nor torch.
+A platform's backend must be registered in :data:`archcast.profile.backend.BACKENDS`. Importing
+this module imports neither onnxruntime nor torch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import platform as _pyplatform
-from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 
 from archcast.errors import InvalidInputError
-from archcast.profile.measurement import BackendUnavailableError, Measurement
-from archcast.registry import Registry
+from archcast.profile.backend import BACKENDS
+from archcast.profile.machine import cpu_model
 
 GRAPH_OPT_LEVELS = ("all", "extended", "basic", "disable")
 PRECISIONS = ("fp32", "fp16")
 _ID_FIELDS = ("name", "backend", "device", "runtime", "runtime_version", "threads", "precision", "graph_opt_level")
-
-
-@lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU model (``model name`` in /proc/cpuinfo), else ``platform.processor()``/machine."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, sep, value = line.partition(":")
-                if sep and key.strip() == "model name" and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return _pyplatform.processor() or _pyplatform.machine() or "unknown-cpu"
 
 
 @dataclass(frozen=True)
@@ -92,13 +75,13 @@ class Platform:
         return {**asdict(self), "platform_id": self.platform_id}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Platform":
+    def from_dict(cls, d: dict[str, Any]) -> Platform:
         return cls(**{k: d[k] for k in _ID_FIELDS if k in d})
 
 
 def default_platform(threads: int = 1, graph_opt_level: str = "all") -> Platform:
     """This machine's onnxruntime CPU platform, named ``ort-cpu-<threads>t`` (``-<level>`` unless
-    the optimisation level is ``all``). One thread is the stable setting (design.md §5)."""
+    the optimisation level is ``all``). One thread is the stable setting (docs/design.md §5)."""
     import onnxruntime
 
     name = f"ort-cpu-{threads}t" + ("" if graph_opt_level == "all" else f"-{graph_opt_level}")
@@ -107,75 +90,4 @@ def default_platform(threads: int = 1, graph_opt_level: str = "all") -> Platform
                     graph_opt_level=graph_opt_level)
 
 
-# ---------------------------------------------------------------------------- backends
-class Backend(ABC):
-    """Measures an ONNX model on one kind of platform. Subclasses set ``name`` and implement
-    :meth:`measure`; :meth:`check_available` raises :class:`BackendUnavailableError` with the fix."""
-
-    name: ClassVar[str] = ""
-
-    def check_available(self, platform: Platform | None = None) -> None:
-        """Raise :class:`BackendUnavailableError` when this machine cannot run the backend, and
-        ``InvalidInputError`` when ``platform`` does not describe this machine."""
-
-    @abstractmethod
-    def measure(self, onnx_bytes: bytes, platform: Platform, batch_size: int | None = None,
-                **options: Any) -> Measurement:
-        """Latency of ``onnx_bytes`` on ``platform``. Raises ``MeasurementError`` when the model
-        cannot be loaded or run (the reason is kept), ``BackendUnavailableError`` when the
-        backend cannot run here at all."""
-
-
-BACKENDS: Registry[type[Backend]] = Registry("profiling backend")
-
-
-@BACKENDS.register("onnxruntime-cpu")
-class OnnxRuntimeCpuBackend(Backend):
-    """onnxruntime, CPU execution provider (see :func:`archcast.profile.ort.measure_onnx`)."""
-
-    name = "onnxruntime-cpu"
-
-    def measure(self, onnx_bytes: bytes, platform: Platform, batch_size: int | None = None,
-                **options: Any) -> Measurement:
-        from archcast.profile.ort import measure_onnx  # lazy: onnxruntime loads only when measuring
-
-        return measure_onnx(onnx_bytes, platform, batch_size=batch_size, **options)
-
-    def check_available(self, platform: Platform | None = None) -> None:
-        from archcast.profile.ort import check_platform
-
-        if platform is not None:
-            check_platform(platform)
-
-
-@BACKENDS.register("torch-cuda")
-class TorchCudaBackend(Backend):
-    """PyTorch on a CUDA GPU. Registered so platforms can name it; measuring ONNX bytes with it is
-    not implemented yet (it needs an ONNX -> torch path or the zoo's torch modules)."""
-
-    name = "torch-cuda"
-
-    def check_available(self, platform: Platform | None = None) -> None:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                "profiling backend 'torch-cuda' needs a CUDA GPU, but torch.cuda.is_available() is False "
-                f"(torch {torch.__version__}); use backend 'onnxruntime-cpu' on this machine"
-            )
-
-    def measure(self, onnx_bytes: bytes, platform: Platform, batch_size: int | None = None,
-                **options: Any) -> Measurement:
-        self.check_available()
-        raise BackendUnavailableError(
-            "profiling backend 'torch-cuda' cannot measure ONNX models yet; valid backends that can: onnxruntime-cpu"
-        )
-
-
-def get_backend(name: str) -> Backend:
-    """An instance of the backend registered as ``name`` (the error lists the valid names)."""
-    return BACKENDS.get(name)()
-
-
-__all__ = ["BACKENDS", "GRAPH_OPT_LEVELS", "PRECISIONS", "Backend", "OnnxRuntimeCpuBackend", "Platform",
-           "TorchCudaBackend", "cpu_model", "default_platform", "get_backend"]
+__all__ = ["GRAPH_OPT_LEVELS", "PRECISIONS", "Platform", "default_platform"]

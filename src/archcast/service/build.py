@@ -42,7 +42,7 @@ def train_platform_predictor(dataset: str | Path, out: str | Path, *, bench: str
     import torch
 
     from archcast import metrics
-    from archcast.data.latency import load_latency_dataset
+    from archcast.data.latency_dataset import load_latency_dataset
     from archcast.predictors.latency.archcast import ArchcastLatency
 
     ds = load_latency_dataset(dataset)

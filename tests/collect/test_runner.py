@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from archcast.collect.runner import profile_onnx_files, profile_samples
 from archcast.errors import InvalidInputError
 from archcast.profile import default_platform
-from archcast.profile.runner import profile_onnx_files, profile_samples
 from archcast.store import Store, sample_key
 from archcast.zoo.base import FAMILIES, Family, ZooSample
 

@@ -1,0 +1,144 @@
+"""``archcast profile``: measure zoo samples or ONNX files into the store (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from archcast.cli.options import DB_HELP, positive
+from archcast.errors import InvalidInputError
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from archcast.collect.runner import profile_onnx_files, profile_samples
+    from archcast.profile.platform import default_platform
+    from archcast.store import Store
+
+    if args.passes is not None or args.retest is not None:
+        return cmd_collect(args)
+    if bool(args.family) == bool(args.onnx):
+        raise InvalidInputError("profile needs either --family NAME... (with --count) or --onnx FILE...")
+    positive("--threads", args.threads)
+    positive("--batch-size", args.batch_size)
+    platform = default_platform(threads=args.threads, graph_opt_level=args.graph_opt_level)
+    measure_kw = {"min_runs": positive("--min-runs", 50 if args.min_runs is None else args.min_runs),
+                  "min_time_s": 0.5 if args.min_time is None else args.min_time}
+    common = dict(workers=args.workers, progress=not args.no_progress, retry_failed=args.retry_failed,
+                  timeout_s=args.timeout, measure_kw=measure_kw)
+    if args.remeasure and not args.family:
+        raise InvalidInputError("--remeasure applies to --family samples")
+    if args.family:
+        from archcast.zoo import get_family
+
+        if args.count is None:
+            raise InvalidInputError("profile --family needs --count N (samples per family)")
+        positive("--count", args.count)
+        families = [get_family(name) for name in args.family]  # validate every name before starting
+        # seed-major: families advance together, so a run cut short leaves balanced families
+        samples = [f.sample(seed) for seed in range(args.start_seed, args.start_seed + args.count) for f in families]
+        store = Store(args.db)
+        report = profile_samples(samples, store, platform, batch_size=args.batch_size, remeasure=args.remeasure,
+                                 **common)
+    else:
+        store = Store(args.db)
+        report = profile_onnx_files(args.onnx, store, platform, **common)
+    if args.no_progress:  # the runner prints the summary itself when it shows progress
+        print(report.line())
+    print(f"platform {platform.name} ({platform.platform_id}), store {store.location}")
+    for key, reason in report.failures[:10]:
+        print(f"  failed {key}: {reason}", file=sys.stderr)
+    if len(report.failures) > 10:
+        print(f"  ... {len(report.failures) - 10} more failures (archcast db export --format csv lists them)",
+              file=sys.stderr)
+    if args.push:  # a device agent: send this platform's measurements to the team's archcast serve
+        from archcast.service.client import push_store
+
+        print(push_store(args.push, store, platform_id=platform.platform_id).line())
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """``--passes N`` / ``--retest N``: the measurement protocol of :mod:`archcast.collect.passes`."""
+    from archcast.collect.passes import Protocol, collect_samples, retest_pass
+    from archcast.profile.platform import default_platform
+    from archcast.store import Store
+
+    if args.campaign is None:
+        raise InvalidInputError("--passes and --retest need --campaign DIR (the campaign's own files)")
+    if args.onnx or args.remeasure or args.retry_failed:
+        raise InvalidInputError("--passes/--retest measure zoo samples; drop --onnx, --remeasure and --retry-failed")
+    positive("--threads", args.threads)
+    platform = default_platform(threads=args.threads, graph_opt_level=args.graph_opt_level)
+    store = Store(args.db)
+    if args.retest is not None:
+        report = retest_pass(store, platform, args.campaign, positive("--retest", args.retest), seed=args.start_seed,
+                             workers=args.workers, timeout_s=args.timeout, progress=not args.no_progress)
+    else:
+        from archcast.zoo import get_family
+
+        if not args.family or args.count is None:
+            raise InvalidInputError("profile --passes needs --family NAME... and --count N")
+        families = [get_family(name) for name in args.family]
+        samples = [f.sample(seed) for seed in range(args.start_seed, args.start_seed + positive("--count", args.count))
+                   for f in families]
+        kw: dict[str, Any] = {"passes": positive("--passes", args.passes), "kernels": not args.no_kernels,
+                              "canary_every": positive("--canary-every", args.canary_every),
+                              "drift_threshold": args.drift_threshold, "disagree_threshold": args.disagree_threshold,
+                              "label_stat": args.label_stat, "block": positive("--block", args.block)}
+        if args.min_runs is not None or args.min_time is not None:
+            kw["measure_kw"] = {**Protocol().measure_kw, **({"min_runs": args.min_runs} if args.min_runs else {}),
+                                **({"min_time_s": args.min_time} if args.min_time is not None else {})}
+        report = collect_samples(samples, store, platform, args.campaign, protocol=Protocol(**kw),
+                                 batch_size=positive("--batch-size", args.batch_size), workers=args.workers,
+                                 timeout_s=args.timeout, progress=not args.no_progress)
+    if args.no_progress:
+        print(report.line())
+    print(f"platform {platform.name} ({platform.platform_id}), store {store.location}, campaign {args.campaign}")
+    for key, reason in report.failures[:10]:
+        print(f"  failed {key}: {reason}", file=sys.stderr)
+    return 0 if not report.failures else 1
+
+
+def register(subparsers: Any) -> None:
+    from archcast.profile.platform import GRAPH_OPT_LEVELS
+
+    db_help = DB_HELP
+    s = subparsers.add_parser("profile", help="measure latency of zoo samples or ONNX files into the store",
+                              description="Measure latency into the store; resumable (measured models are skipped). "
+                                          "Exits 1 when some models failed (their reasons are recorded).")
+    src = s.add_mutually_exclusive_group()
+    src.add_argument("--family", nargs="+", metavar="NAME", help="zoo families to sample")
+    src.add_argument("--onnx", nargs="+", metavar="FILE", help="ONNX files to measure")
+    s.add_argument("--count", type=int, help="samples per family")
+    s.add_argument("--start-seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=1, help="batch size of zoo samples (ONNX files keep theirs)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes (0: in this process)")
+    s.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (1 is the stable setting)")
+    s.add_argument("--graph-opt-level", choices=GRAPH_OPT_LEVELS, default="all")
+    s.add_argument("--min-runs", type=int, help="timed runs at least (default 50; with --passes 30)")
+    s.add_argument("--min-time", type=float, help="seconds of timed runs at least (default 0.5; with --passes 0.3)")
+    s.add_argument("--timeout", type=float, default=600.0, help="seconds per model before it is recorded failed")
+    s.add_argument("--retry-failed", action="store_true", help="measure again models whose last attempt failed")
+    s.add_argument("--remeasure", action="store_true",
+                   help="measure every sample again (the old row is kept as history)")
+    s.add_argument("--db", help=db_help)
+    c = s.add_argument_group("measurement protocol (archcast.collect.passes: passes, canaries, kernel profiles)")
+    c.add_argument("--passes", type=int, help="measure every sample in N passes, each in new worker processes")
+    c.add_argument("--campaign", help="the campaign directory (settings, ONNX cache, kernel tables); resumable")
+    c.add_argument("--retest", type=int, metavar="N", help="a retest pass over N random models of --campaign")
+    c.add_argument("--no-kernels", action="store_true", help="no kernel profiles or optimised graphs")
+    c.add_argument("--canary-every", type=int, default=40, help="models per worker between canary checkpoints")
+    c.add_argument("--drift-threshold", type=float, default=0.05,
+                   help="canary change across a window that re-measures the window")
+    c.add_argument("--disagree-threshold", type=float, default=0.05,
+                   help="spread of a model's passes that gives it a further pass")
+    c.add_argument("--label-stat", default="cpu_ms_min",
+                   choices=("cpu_ms_min", "cpu_ms_median", "latency_ms_min", "latency_ms_median"),
+                   help="per-pass statistic the label is the median of")
+    c.add_argument("--block", type=int, default=400, help="models taken through all passes before the next ones")
+    s.add_argument("--push", metavar="URL", help="then push the platform's measurements to an archcast serve "
+                                                 "(write token in $ARCHCAST_TOKEN)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_profile)
+
