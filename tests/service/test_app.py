@@ -34,7 +34,7 @@ def served(tmp_path_factory):
     """A TestClient over a fresh SQLite store, a write and a read token, and the example's bytes."""
     store = Store(tmp_path_factory.mktemp("serve") / "team.db")
     write, read = create_token(store, "agent", "write"), create_token(store, "viewer", "read")
-    with TestClient(create_app(ServeSettings(max_upload_mb=5, threads=2), store=store)) as client:
+    with TestClient(create_app(ServeSettings(max_upload_mb=5, threads=2, measured_ttl_s=0), store=store)) as client:
         yield client, store, {"write": write, "read": read}
 
 
@@ -261,3 +261,22 @@ def test_scatter_pages_and_docs(served):
         assert r.status_code == 200 and text in r.text, path
     spec = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/platforms", "/v1/measurements", "/v1/graphs/{fingerprint}", "/healthz"} <= set(spec["paths"])
+
+
+def test_store_lookups_are_reused_for_the_ttl_and_forgotten_on_a_push(tmp_path):
+    from archcast.frontends import load_graph
+    from archcast.service.predict import load_predictor
+
+    store = Store(tmp_path / "ttl.db")
+    write = create_token(store, "agent", "write")
+    platform = Platform.from_dict(load_predictor().checkpoint_config_["platform"])
+    g = load_graph(str(EXAMPLE))
+    with TestClient(create_app(ServeSettings(threads=1, measured_ttl_s=30), store=store)) as client:
+        assert _upload(client, EXAMPLE.read_bytes()).json()["measured"] is None
+        fp = store.add_graph(g)
+        store.record(fp, platform, Measurement.from_times([30.0], warmup_runs=0, batch_size=1))  # another process
+        assert _upload(client, EXAMPLE.read_bytes()).json()["measured"] is None  # within the TTL: remembered
+        body = {"items": [{"fingerprint": fp, "platform": platform.to_dict(), "batch_size": 1,
+                           "values": {"status": "ok", "latency_ms_median": 31.0}}]}
+        assert client.post("/v1/measurements", json=body, headers=_hdr(write)).status_code == 201
+        assert _upload(client, EXAMPLE.read_bytes()).json()["measured"]["latency_ms"] == pytest.approx(31.0)

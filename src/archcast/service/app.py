@@ -80,7 +80,8 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
     @asynccontextmanager
     async def lifespan(_app: Any):
         st = store if store is not None else Store(settings.db)
-        engine = PredictionEngine(st, threads=settings.prediction_threads, cache_size=settings.cache_size)
+        engine = PredictionEngine(st, threads=settings.prediction_threads, cache_size=settings.cache_size,
+                                  measured_ttl_s=settings.measured_ttl_s)
         from archcast.service.checkpoints import DEFAULT_PLATFORM, available_platforms
 
         await engine.run(engine.start, [p for p in available_platforms() if p == DEFAULT_PLATFORM])
@@ -144,16 +145,18 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
             data = model_bytes(await file.read(), settings.max_upload_bytes)
             name = Path(file.filename or "upload.onnx").name[:200] or "upload.onnx"
             stem = re.sub(r"\.onnx(\.gz)?$", "", name, flags=re.I) or "upload"
-            graph = await eng.run(eng.upload_graph, data, stem, batch_size)
-            source = name
+
+            def work() -> dict[str, Any]:  # one trip to the pool: graph (cached) + prediction (cached) + store
+                return eng.predict(eng.upload_graph(data, stem, batch_size), platform, name)
         elif family:
             if seed is None:
                 raise InvalidInputError("a zoo sample needs family and seed")
-            graph = await eng.run(eng.sample_graph, family, seed, batch_size)
-            source = f"{family}/{seed}"
+
+            def work() -> dict[str, Any]:
+                return eng.predict(eng.sample_graph(family, seed, batch_size), platform, f"{family}/{seed}")
         else:
             raise InvalidInputError("send a model: a multipart 'file' (.onnx), or 'family' and 'seed' of a zoo sample")
-        return JSONResponse(await eng.run(eng.predict, graph, platform, source))
+        return _json_response(await eng.run(work))
 
     @app.get("/v1/platforms", tags=["store"])
     async def platforms(request: Request) -> dict[str, Any]:
@@ -233,6 +236,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
             return state["store"].ingest([_push_item(i, it, who) for i, it in enumerate(items)])
 
         results = await state["engine"].run(store_them)
+        state["engine"].forget_measured()
         return {"results": [{"id": i, "created": c} for i, c in results],
                 "created": sum(c for _, c in results)}
 
@@ -267,6 +271,17 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
         return _page(request, "graph.html", page="graph", fingerprint=fingerprint)
 
     return BodyLimit(app, settings.max_upload_bytes)
+
+
+def _json_response(body: Any, status_code: int = 200) -> Any:
+    """JSON serialised by orjson when it is installed (a prediction is ~20 KB of floats)."""
+    from fastapi.responses import JSONResponse, Response
+
+    try:
+        import orjson
+    except ImportError:
+        return JSONResponse(body, status_code=status_code)
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 async def _json(request: Any) -> Any:

@@ -8,6 +8,8 @@ predictions cached by (graph fingerprint, predictor), and the store lookup done 
   ``measured`` field is not (it is read from the store on every request).
 * Concurrent requests for one key wait for the first one (single flight) instead of parsing it
   N times. Errors are not cached.
+* The store lookup of a request is remembered for ``measured_ttl_s`` (default 1 s; pushes to this
+  server forget it at once): a measurement written by another process shows within that time.
 * Predictions run in a thread pool of ``threads`` workers (torch with one intra-op thread each,
   so the pool and torch do not oversubscribe the cores); predictors are loaded once per platform
   (:func:`archcast.service.predict.load_predictor` keeps them).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Hashable
@@ -26,6 +29,7 @@ from archcast.errors import InvalidInputError
 from archcast.graph.ir import NetGraph
 
 MAX_BATCH = 4096
+PREDICTOR_LOOKUP_TTL_S = 10.0  # a predictor made by `archcast adapt` shows up within this
 MAX_SEED = 2 ** 31 - 1
 
 
@@ -94,13 +98,16 @@ def batch_input_shapes(data: bytes, batch_size: int) -> dict[str, list[int]]:
 class PredictionEngine:
     """Predictions for the HTTP app (see the module docstring). ``store`` may be None."""
 
-    def __init__(self, store: Any, *, threads: int, cache_size: int = 256) -> None:
+    def __init__(self, store: Any, *, threads: int, cache_size: int = 256, measured_ttl_s: float = 1.0) -> None:
         self.store = store
+        self.measured_ttl_s = float(measured_ttl_s)
+        self._measured: dict[tuple[str, str, int], tuple[dict[str, Any] | None, float]] = {}
         self.threads = int(threads)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="archcast-predict")
         self.graphs = Memo(cache_size)
         self.predictions = Memo(cache_size)
         self.scatters = Memo(16)
+        self._dirs: dict[str | None, tuple[Any, float]] = {}  # platform -> (checkpoint dir, when looked up)
 
     def start(self, platforms: list[str] | None = None) -> None:
         """Set torch to one intra-op thread per worker and load the given platforms' predictors."""
@@ -120,20 +127,21 @@ class PredictionEngine:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     # ------------------------------------------------------------------ graphs
-    def upload_graph(self, data: bytes, name: str, batch_size: int | None) -> NetGraph:
-        """The graph of ONNX ``data`` (cached by content hash and batch size)."""
+    def upload_graph(self, data: bytes, name: str, batch_size: int | None) -> tuple[NetGraph, str]:
+        """``(graph, fingerprint)`` of ONNX ``data`` (cached by content hash and batch size)."""
         from archcast.frontends import load_graph
 
         key = ("onnx", hashlib.sha256(data).hexdigest(), batch_size)
 
-        def make() -> NetGraph:
+        def make() -> tuple[NetGraph, str]:
             shapes = batch_input_shapes(data, batch_size) if batch_size is not None else None
-            return load_graph(bytes(data), input_shapes=shapes or None, name=name)
+            g = load_graph(bytes(data), input_shapes=shapes or None, name=name)
+            return g, g.fingerprint()  # hashing a big graph takes milliseconds: once
 
         return self.graphs.get(key, make)
 
-    def sample_graph(self, family: str, seed: int, batch_size: int | None) -> NetGraph:
-        """The graph of zoo sample (family, seed) at ``batch_size`` (cached)."""
+    def sample_graph(self, family: str, seed: int, batch_size: int | None) -> tuple[NetGraph, str]:
+        """``(graph, fingerprint)`` of zoo sample (family, seed) at ``batch_size`` (cached)."""
         from archcast.frontends import load_graph
         from archcast.zoo.base import export_sample, get_family
 
@@ -142,27 +150,56 @@ class PredictionEngine:
         batch = batch_size or 1
         sample = get_family(family).sample(seed)  # an unknown family lists the valid ones
 
-        def make() -> NetGraph:
-            return load_graph(export_sample(sample, batch_size=batch), name=sample.key)
+        def make() -> tuple[NetGraph, str]:
+            g = load_graph(export_sample(sample, batch_size=batch), name=sample.key)
+            return g, g.fingerprint()
 
         return self.graphs.get(("zoo", family, seed, batch), make)
 
     # ------------------------------------------------------------------ predictions
-    def predict(self, graph: NetGraph, platform: str | None, source: str) -> dict[str, Any]:
-        """The JSON of ``archcast predict --format json`` for ``graph``, ``measured`` read now."""
-        from archcast.service.checkpoints import resolve_predictor_dir
-        from archcast.service.predict import _measured, predict_graph
+    def predict(self, graph_fp: tuple[NetGraph, str], platform: str | None, source: str) -> dict[str, Any]:
+        """The JSON of ``archcast predict --format json`` for ``(graph, fingerprint)``, ``measured`` read now."""
+        from archcast.service.predict import predict_graph
 
-        directory = resolve_predictor_dir(platform)
-        fp = graph.fingerprint()
+        directory = self._predictor_dir(platform)
+        graph, fp = graph_fp
         cached = self.predictions.get((fp, str(directory), platform),
                                       lambda: predict_graph(graph, directory, platform=platform, store=None).to_dict())
         out = dict(cached)
         out["graph"] = {**cached["graph"], "source": source}
-        out["warnings"] = list(cached["warnings"])
-        out["measured"] = _measured(self.store, fp, cached["platform_id"], int(cached["graph"]["batch_size"]),
-                                    out["warnings"])
+        pid = cached["platform_id"]
+        out["measured"] = self.measured(fp, pid, int(cached["graph"]["batch_size"]))
         return out
+
+    def measured(self, fp: str, platform_id: str | None, batch_size: int) -> dict[str, Any] | None:
+        """The ``measured`` field of archcast.service.predict: the store's current ok measurement,
+        re-read when older than ``measured_ttl_s`` (this server's own pushes clear it at once)."""
+        if self.store is None or platform_id is None:
+            return None
+        key, now = (fp, platform_id, batch_size), time.monotonic()
+        hit = self._measured.get(key)
+        if hit is not None and now - hit[1] < self.measured_ttl_s:
+            return hit[0]
+        value = self.store.current_latency(fp, platform_id, batch_size)
+        if self.measured_ttl_s > 0:
+            if len(self._measured) >= 4096:
+                self._measured.clear()
+            self._measured[key] = (value, now)
+        return value
+
+    def forget_measured(self) -> None:
+        """Drop remembered store lookups (after a push to this server)."""
+        self._measured.clear()
+
+    def _predictor_dir(self, platform: str | None) -> Any:
+        """The platform's checkpoint directory, looked up on disk at most every few seconds."""
+        from archcast.service.checkpoints import resolve_predictor_dir
+
+        now = time.monotonic()
+        hit = self._dirs.get(platform)
+        if hit is None or now - hit[1] > PREDICTOR_LOOKUP_TTL_S:
+            hit = self._dirs[platform] = (resolve_predictor_dir(platform), now)
+        return hit[0]
 
     def scatter(self, platform: str, limit: int) -> dict[str, Any]:
         """Predicted vs measured latency of the newest ``limit`` current ok measurements of ``platform``

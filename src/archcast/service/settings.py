@@ -11,6 +11,7 @@ setting                        environment variable                   default
 ``processes``                  ``ARCHCAST_SERVE_PROCESSES``           ``1``
 ``threads`` (per process)      ``ARCHCAST_SERVE_THREADS``             cores / processes
 ``cache_size`` (graphs)        ``ARCHCAST_SERVE_CACHE``               ``256``
+``measured_ttl_s``             ``ARCHCAST_SERVE_MEASURED_TTL``        ``1.0`` (store lookups kept)
 =============================  =====================================  ==========================
 
 Writes (``POST /v1/measurements``) always need a token with the ``write`` scope; reads need a
@@ -29,7 +30,7 @@ READ_ACCESS = ("open", "token")
 ENV = {"host": "ARCHCAST_SERVE_HOST", "port": "ARCHCAST_SERVE_PORT", "db": "ARCHCAST_DB",
        "read_access": "ARCHCAST_SERVE_READ", "max_upload_mb": "ARCHCAST_SERVE_MAX_UPLOAD_MB",
        "processes": "ARCHCAST_SERVE_PROCESSES", "threads": "ARCHCAST_SERVE_THREADS",
-       "cache_size": "ARCHCAST_SERVE_CACHE"}
+       "cache_size": "ARCHCAST_SERVE_CACHE", "measured_ttl_s": "ARCHCAST_SERVE_MEASURED_TTL"}
 
 
 def machine_cores() -> int:
@@ -52,6 +53,7 @@ class ServeSettings:
     processes: int = 1
     threads: int = 0
     cache_size: int = 256
+    measured_ttl_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.read_access not in READ_ACCESS:
@@ -63,6 +65,8 @@ class ServeSettings:
         for name in ("processes", "cache_size"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.measured_ttl_s < 0:
+            raise InvalidInputError(f"measured TTL must be >= 0 s; got {self.measured_ttl_s}")
         if self.threads < 0:
             raise InvalidInputError(f"threads must be >= 0 (0: cores / processes); got {self.threads}")
 
@@ -84,7 +88,7 @@ class ServeSettings:
             raw = env.get(ENV[f.name])
             if raw not in (None, ""):
                 kind = {"port": int, "processes": int, "threads": int, "cache_size": int,
-                        "max_upload_mb": float}.get(f.name, str)
+                        "max_upload_mb": float, "measured_ttl_s": float}.get(f.name, str)
                 try:
                     values[f.name] = kind(raw)
                 except ValueError:

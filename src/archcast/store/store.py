@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from archcast.profile.measurement import Measurement
 from archcast.profile.platform import Platform
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from archcast.graph.ir import NetGraph
     from archcast.zoo.base import ZooSample
 
+_NO_BLOBS = (defer(GraphRow.ir_json), defer(GraphRow.onnx_zlib))  # records never need the IR or ONNX bytes
 _WRITE_RETRIES = 5  # PostgreSQL: a concurrent writer can win the unique index; retry the transaction
 Result = Union[Measurement, str, BaseException]
 
@@ -384,7 +385,7 @@ class Store(TokenMethods):
     def current_measurement(self, fingerprint: str, platform_id: str, batch_size: int, *,
                             status: str | None = "ok") -> MeasurementRecord | None:
         """The current row of (graph, platform, batch), or None (only ``ok`` rows unless ``status=None``)."""
-        q = (select(MeasurementRow, GraphRow, PlatformRow.name)
+        q = (select(MeasurementRow, GraphRow, PlatformRow.name).options(*_NO_BLOBS)
              .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
              .join(PlatformRow, MeasurementRow.platform_id == PlatformRow.platform_id)
              .where(MeasurementRow.graph_fingerprint == fingerprint, MeasurementRow.platform_id == platform_id,
@@ -394,6 +395,21 @@ class Store(TokenMethods):
         with self._tx("reading a measurement", write=False) as s:
             row = s.execute(q.limit(1)).first()
             return record_of(*row) if row is not None else None
+
+    def current_latency(self, fingerprint: str, platform_id: str, batch_size: int) -> dict[str, Any] | None:
+        """The current ``ok`` row of (graph, platform, batch) as ``{"latency_ms" (median), "min_ms",
+        "measured_at" (ISO), "n_runs"}`` — the ``measured`` field of a prediction — or None. One
+        index lookup, no ORM objects: the service calls it on every predict request."""
+        m = MeasurementRow
+        q = (select(m.latency_ms_median, m.latency_ms_min, m.measured_at, m.n_runs)
+             .where(m.graph_fingerprint == fingerprint, m.platform_id == platform_id, m.batch_size == int(batch_size),
+                    m.is_current.is_(True), m.status == "ok").limit(1))
+        with self._guard("reading a measurement"), self._engine.connect() as conn:
+            row = conn.execute(q).first()
+        if row is None or row[0] is None:
+            return None
+        return {"latency_ms": float(row[0]), "min_ms": None if row[1] is None else float(row[1]),
+                "measured_at": row[2].isoformat(), "n_runs": row[3]}
 
     def measured_samples(self, platform_id: str, batch_size: int, *, include_failed: bool = True) -> set[tuple[str, int, str, str]]:
         """``(family, seed, generator_version, config_json)`` of zoo samples with a current row on
@@ -425,7 +441,7 @@ class Store(TokenMethods):
         ``fingerprint``: one graph. Pages: ``limit`` rows with ``id > after_id`` (keyset, stable
         while rows are added); ``newest_first`` reverses the order (``after_id`` then means below).
         """
-        q = (select(MeasurementRow, GraphRow, PlatformRow.name)
+        q = (select(MeasurementRow, GraphRow, PlatformRow.name).options(*_NO_BLOBS)
              .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
              .join(PlatformRow, MeasurementRow.platform_id == PlatformRow.platform_id)
              .order_by(MeasurementRow.id.desc() if newest_first else MeasurementRow.id))
