@@ -142,3 +142,16 @@ def test_gpt_is_causal():
         a, b = model.eval()(ids), model(changed)
     torch.testing.assert_close(a[:, :-1], b[:, :-1])
     assert not torch.allclose(a[:, -1], b[:, -1])
+
+
+@pytest.mark.parametrize(("gate", "ops"), [("none", set()), ("se", {"Sigmoid", "GlobalAveragePool"}),
+                                           ("eca", {"Sigmoid", "Reshape"}), ("cbam", {"ReduceMax", "Concat"})])
+def test_gate_variants_show_their_ops(gate, ops):
+    from archcast.frontends.torch import load_torch
+
+    config = {**get_family("resnext").tiny_config(), "gate": gate}
+    g = load_torch(*get_family("resnext").build(config))
+    found = set(g.op_counts())
+    assert ops <= found, sorted(found)
+    if gate == "none":
+        assert "Sigmoid" not in found

@@ -38,7 +38,7 @@ class ConvMixerFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "ConvMixer: patch conv, large-kernel depthwise (5-15) + pointwise conv blocks at one resolution"
-    macs_range = (5e6, 6e10)
+    macs_range = (5e6, 8e9)
     max_params = 6e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:

@@ -65,9 +65,9 @@ class ConvNeXtLargeFamily(ConvNeXtFamily):
     """ConvNeXt-T/S/B/L widths (base 96/128/192), depths up to (3, 3, 27, 3), kernel 7, images 96..384."""
 
     name = "convnext_large"
-    description = "ConvNeXt at Tiny-to-Large widths (96-192), 96-384 px images, parameters capped at 100 M"
+    description = "ConvNeXt at Tiny-to-Large widths (96-192), 96-384 px images, parameters capped at 90 M"
     macs_range = (3e8, 1e11)
-    max_params = 1e8
+    max_params = 9e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         base = choice(rng, [96, 128, 192])
@@ -83,8 +83,10 @@ class ConvNeXtLargeFamily(ConvNeXtFamily):
 
     @classmethod
     def estimate_params(cls, c: dict[str, Any]) -> float:
-        return sum(d * (w * k * k + 2 * w * w * c["mlp_ratio"])
-                   for w, d, k in zip(c["widths"], c["depths"], c["kernel_sizes"]))
+        w = c["widths"]
+        blocks = sum(d * (wi * k * k + 2 * wi * wi * c["mlp_ratio"])
+                     for wi, d, k in zip(w, c["depths"], c["kernel_sizes"]))
+        return blocks + sum(4 * a * b for a, b in zip(w, w[1:])) + w[-1] * c["num_classes"]
 
 
 class ConvNeXtBlock(nn.Module):

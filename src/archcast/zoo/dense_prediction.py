@@ -14,7 +14,7 @@ from torch import nn
 from archcast.zoo.base import FAMILIES
 from archcast.zoo.cnn import ResBlock
 from archcast.zoo.layers import conv_bn, image_input
-from archcast.zoo.sampling import CostTargetedFamily, choice, conv_macs, randint
+from archcast.zoo.sampling import CappedCostFamily, choice, conv_macs, randint
 
 
 # ---------------------------------------------------------------------------- UNet
@@ -47,13 +47,15 @@ class UNet(nn.Module):
             x = self.pool(x)
         x = self.bottom(x)
         for up, fuse, skip in zip(self.up, self.fuse, reversed(skips)):
-            x = up(x) if self.transpose else up(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+            if not self.transpose:
+                x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = up(x)
             x = fuse(torch.cat([skip, x], dim=1))
         return self.out(x)
 
 
 @FAMILIES.register("unet")
-class UNetFamily(CostTargetedFamily):
+class UNetFamily(CappedCostFamily):
     """UNet with 2..5 levels, base width 4..64, ConvTranspose or bilinear-Resize upsampling, 1..21 classes."""
 
     name = "unet"
@@ -61,7 +63,7 @@ class UNetFamily(CostTargetedFamily):
     version = "1"
     description = "UNet segmentation: encoder-decoder, skip concatenations, ConvTranspose or bilinear Resize upsampling"
     macs_range = (5e5, 1.5e11)
-    max_params = 8e7
+    max_params = 4e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         levels = randint(rng, 2, 5)
@@ -74,7 +76,7 @@ class UNetFamily(CostTargetedFamily):
         }
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         widths = [c["base_width"] * 2 ** i for i in range(c["levels"] + 1)]
         res, cin, macs, params = c["image_size"], 3, 0.0, 0.0
         for w in widths:  # encoder levels, then the bottleneck
@@ -88,14 +90,6 @@ class UNetFamily(CostTargetedFamily):
             macs += conv_macs(res, w2, w1) + conv_macs(res, 2 * w1, w1, 3) + conv_macs(res, w1, w1, 3)
             params += (4 if c["upsample"] == "transpose" else 1) * w1 * w2 + 9 * (3 * w1 * w1)
         return macs + conv_macs(res, widths[0], c["num_classes"]), params
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -121,8 +115,8 @@ class Detector(nn.Module):
         self.stem = nn.Sequential(conv_bn(3, w[0], 7, 2), nn.MaxPool2d(3, 2, 1))
         self.stages, cin = nn.ModuleList(), w[0]
         for i, (width, depth) in enumerate(zip(w, c["depths"])):
-            self.stages.append(nn.Sequential(*[ResBlock(cin if j == 0 else width, width, 3, 2 if (j == 0 and i) else 1, 1)
-                                               for j in range(depth)]))
+            blocks = [ResBlock(cin if j == 0 else width, width, 3, 2 if (j == 0 and i) else 1, 1) for j in range(depth)]
+            self.stages.append(nn.Sequential(*blocks))
             cin = width
         self.lateral = nn.ModuleList(nn.Conv2d(width, f, 1) for width in w[1:])
         self.smooth = nn.ModuleList(nn.Conv2d(f, f, 3, padding=1) for _ in w[1:])
@@ -130,7 +124,8 @@ class Detector(nn.Module):
         self.classes, self.anchors = c["num_classes"], a
 
         def tower() -> nn.Sequential:
-            return nn.Sequential(*[m for _ in range(c["tower_depth"]) for m in (nn.Conv2d(f, f, 3, padding=1), nn.ReLU())])
+            layers = [m for _ in range(c["tower_depth"]) for m in (nn.Conv2d(f, f, 3, padding=1), nn.ReLU())]
+            return nn.Sequential(*layers)
 
         self.cls_tower, self.box_tower = tower(), tower()
         self.cls_out, self.box_out = nn.Conv2d(f, a * self.classes, 3, padding=1), nn.Conv2d(f, a * 4, 3, padding=1)
@@ -156,7 +151,7 @@ class Detector(nn.Module):
 
 
 @FAMILIES.register("fpn_detector")
-class FPNDetectorFamily(CostTargetedFamily):
+class FPNDetectorFamily(CappedCostFamily):
     """RetinaNet-like detector: ResNet basic-block backbone, FPN P3..P5 (+P6/P7), shared heads."""
 
     name = "fpn_detector"
@@ -180,7 +175,7 @@ class FPNDetectorFamily(CostTargetedFamily):
         }
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         w, f = c["widths"], c["fpn_width"]
         res = c["image_size"] // 2
         macs, params, cin = conv_macs(res, 3, w[0], 7), 147.0 * w[0], w[0]
@@ -208,14 +203,6 @@ class FPNDetectorFamily(CostTargetedFamily):
         macs += cells * 9 * f * (2 * c["tower_depth"] * f + out)
         params += 9 * f * (2 * c["tower_depth"] * f + out)
         return macs, params
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:

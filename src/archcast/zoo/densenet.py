@@ -25,7 +25,8 @@ class DenseBlock(nn.Module):
     def __init__(self, cin: int, layers: int, growth: int, bn_size: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Sequential(_bn_relu_conv(cin + i * growth, bn_size * growth, 1), _bn_relu_conv(bn_size * growth, growth, 3))
+            nn.Sequential(_bn_relu_conv(cin + i * growth, bn_size * growth, 1),
+                          _bn_relu_conv(bn_size * growth, growth, 3))
             for i in range(layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +45,7 @@ class DenseNetFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "DenseNet-BC: dense blocks concatenating all earlier features, 1x1 bottlenecks, pooled transitions"
-    macs_range = (1e7, 2e10)
+    macs_range = (1e7, 8e9)
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         return {
@@ -73,7 +74,8 @@ class DenseNetFamily(CostTargetedFamily):
         macs = conv_macs(c["image_size"] // 2, 3, 2 * g, 7)
         plan = cls.plan(c)
         for i, (cin, cout, res) in enumerate(plan):
-            macs += sum(conv_macs(res, cin + j * g, mid) + conv_macs(res, mid, g, 3) for j in range(c["block_layers"][i]))
+            macs += sum(conv_macs(res, cin + j * g, mid) + conv_macs(res, mid, g, 3)
+                        for j in range(c["block_layers"][i]))
             if i + 1 < len(plan):
                 macs += conv_macs(res, cout, plan[i + 1][0])
         return macs + plan[-1][1] * c["num_classes"]

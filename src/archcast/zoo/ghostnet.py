@@ -67,7 +67,8 @@ class GhostNetFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "GhostNet: ghost modules (1x1 primary + depthwise cheap features, concat), SE, scaled widths"
-    macs_range = (5e6, 4e9)
+    macs_range = (5e6, 2e9)
+    max_params = 3e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         w, e = log_grid(rng, 0.25, 3.5), choice(rng, [0.75, 1.0, 1.5])
@@ -105,6 +106,15 @@ class GhostNetFamily(CostTargetedFamily):
         return {"image_size": 32, "width_mult": 0.25, "expand_mult": 1.0, "stem_channels": 8,
                 "blocks": [[3, 16, 8, False, 1], [3, 24, 12, True, 2], [5, 24, 12, False, 1]], "ratio": 2,
                 "head_channels": 32, "num_classes": 10}
+
+    @classmethod
+    def estimate_params(cls, c: dict[str, Any]) -> float:
+        r, cin, params = c["ratio"], c["stem_channels"], 0.0
+        for k, mid, cout, _, s in c["blocks"]:
+            params += cin * mid / r + mid * cout / r  # the two ghost modules' primary convs
+            params += (k * k * mid if s > 1 else 0) + (cin * cout if s > 1 or cin != cout else 0)
+            cin = cout
+        return params + cin * c["head_channels"] + c["head_channels"] * 1280 + 1280 * c["num_classes"]
 
     def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
         cin = config["stem_channels"]

@@ -18,7 +18,7 @@ from torch import nn
 
 from archcast.zoo.base import FAMILIES
 from archcast.zoo.layers import GATES, conv_bn, gate, head, image_input
-from archcast.zoo.sampling import CostTargetedFamily, choice, conv_macs, divisible, log_grid, randint
+from archcast.zoo.sampling import CappedCostFamily, CostTargetedFamily, choice, conv_macs, divisible, log_grid, randint
 
 NUM_CLASSES = 1000
 
@@ -65,7 +65,7 @@ _RESNEXT_MAX_DEPTHS = (3, 4, 23, 3)  # ResNeXt-101
 
 
 @FAMILIES.register("resnext")
-class ResNeXtFamily(CostTargetedFamily):
+class ResNeXtFamily(CappedCostFamily):
     """ResNeXt: 7x7 stem + max-pool, four stages of bottlenecks whose 3x3 conv has ``cardinality``
     groups of ``group_width x 2^stage`` channels; stage outputs ``out_width x 2^stage``; optional gate."""
 
@@ -73,7 +73,7 @@ class ResNeXtFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "ResNeXt: bottlenecks with grouped 3x3 convs (cardinality x group width), optional SE/ECA/CBAM gate"
-    macs_range = (2e7, 4e10)
+    macs_range = (2e7, 1.5e10)
     max_params = 1e8
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -101,17 +101,9 @@ class ResNeXtFamily(CostTargetedFamily):
         return plan
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         s = c["stem_channels"]
         return _bottleneck_cost(c, cls.plan(c), conv_macs(c["image_size"] // 2, 3, s, 7), 3 * s * 49)
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -144,7 +136,7 @@ def regnet_widths(w0: int, wa: float, wm: float, depth: int, group_width: int) -
 
 
 @FAMILIES.register("regnet")
-class RegNetFamily(CostTargetedFamily):
+class RegNetFamily(CappedCostFamily):
     """RegNetX (no gate) / RegNetY (SE) and an ECA variant: 3x3/s2 stem of 32, stages of bottlenecks
     with bottleneck ratio 1 and group width ``group_width``; widths and depths from RegNet's
     quantised linear rule (at most 4 stages, each starting with stride 2)."""
@@ -153,8 +145,8 @@ class RegNetFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "RegNet X/Y: quantised linear stage widths, grouped 3x3 bottlenecks (group width), SE/ECA gate"
-    macs_range = (1e7, 4e10)
-    max_params = 1e8
+    macs_range = (1e7, 6e9)
+    max_params = 6e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         while True:  # RegNet keeps designs with at most four stages
@@ -183,16 +175,8 @@ class RegNetFamily(CostTargetedFamily):
         return plan
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         return _bottleneck_cost(c, cls.plan(c), conv_macs(c["image_size"] // 2, 3, 32, 3), 3 * 32 * 9)
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -219,7 +203,8 @@ class ShuffleUnit(nn.Module):
         super().__init__()
         self.stride, half = stride, cout // 2
         bin_ = cin if stride == 2 else cin // 2
-        self.branch = nn.Sequential(conv_bn(bin_, half, 1), conv_bn(half, half, k, stride, groups=half, act_name="none"),
+        self.branch = nn.Sequential(conv_bn(bin_, half, 1),
+                                    conv_bn(half, half, k, stride, groups=half, act_name="none"),
                                     conv_bn(half, half, 1))
         self.proj = (nn.Sequential(conv_bn(cin, cin, k, stride, groups=cin, act_name="none"), conv_bn(cin, half, 1))
                      if stride == 2 else None)
@@ -277,7 +262,8 @@ class ShuffleNetV2Family(CostTargetedFamily):
         layers: list[nn.Module] = [conv_bn(3, 24, 3, 2), nn.MaxPool2d(3, 2, 1)]
         cin = 24
         for cout, n in zip(config["widths"], config["repeats"]):
-            layers += [ShuffleUnit(cin if i == 0 else cout, cout, 2 if i == 0 else 1, config["kernel"]) for i in range(n)]
+            layers += [ShuffleUnit(cin if i == 0 else cout, cout, 2 if i == 0 else 1, config["kernel"])
+                       for i in range(n)]
             cin = cout
         layers += [conv_bn(cin, config["final_channels"], 1), head(config["final_channels"], config["num_classes"])]
         return nn.Sequential(*layers), (image_input(batch_size, config["image_size"]),)

@@ -13,7 +13,7 @@ from torch import nn
 from archcast.zoo.base import FAMILIES
 from archcast.zoo.layers import Attention, EncoderBlock, Mlp, conv_bn, image_input, patch_tokens
 from archcast.zoo.mobile import MBConv
-from archcast.zoo.sampling import CostTargetedFamily, choice, conv_macs, randint
+from archcast.zoo.sampling import CappedCostFamily, choice, conv_macs, randint
 
 
 def _attention_macs(n: int, d: int, mlp_ratio: float) -> float:
@@ -56,7 +56,7 @@ class CoAtNetTransformerStage(nn.Module):
 
 
 @FAMILIES.register("coatnet")
-class CoAtNetFamily(CostTargetedFamily):
+class CoAtNetFamily(CappedCostFamily):
     """CoAtNet C-C-T-T: conv stem (2 convs, /2), two MBConv stages (/4, /8; expansion 4, SE, GELU),
     two transformer stages (/16, /32) with 2-D relative position bias; widths ``w·(1, 1.5, 3, 6, 12)``-ish
     as CoAtNet-0..3; mean pool, LayerNorm, linear."""
@@ -65,22 +65,22 @@ class CoAtNetFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "CoAtNet: MBConv stages then transformer stages with 2-D relative attention bias (C-C-T-T)"
-    macs_range = (1e7, 2e10)
-    max_params = 1e8
+    macs_range = (1e7, 8e9)
+    max_params = 6e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         base = choice(rng, [16, 24, 32, 48, 64, 96, 128, 192])
         return {
             "image_size": choice(rng, [64, 96, 128, 160, 192, 224]),
             "widths": [base, int(base * 1.5), 3 * base, 6 * base, 12 * base],
-            "depths": [randint(rng, 1, 2), randint(rng, 1, 3), randint(rng, 1, 6), randint(rng, 1, 14), randint(rng, 1, 2)],
+            "depths": [randint(rng, 1, hi) for hi in (2, 3, 6, 14, 2)],
             "head_dim": 32,
             "mlp_ratio": 4.0,
             "num_classes": 1000,
         }
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         w, d, res = c["widths"], c["depths"], c["image_size"] // 2
         macs = conv_macs(res, 3, w[0], 3) + (d[0] - 1) * conv_macs(res, w[0], w[0], 3)
         params, cin = 27 * w[0] + (d[0] - 1) * 9 * w[0] ** 2, w[0]
@@ -98,14 +98,6 @@ class CoAtNetFamily(CostTargetedFamily):
             params += cin * w[i] + d[i] * (4 + 2 * c["mlp_ratio"]) * w[i] ** 2
             cin = w[i]
         return macs + cin * c["num_classes"], params + cin * c["num_classes"]
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -158,7 +150,7 @@ class Meta3DStage(nn.Module):
 
 
 @FAMILIES.register("efficientformer")
-class EfficientFormerFamily(CostTargetedFamily):
+class EfficientFormerFamily(CappedCostFamily):
     """EfficientFormer-L1..L7-like: stem of two 3x3/s2 conv-BN-ReLU, four stages of Meta4D blocks
     with 3x3/s2 conv-BN downsampling between them; the last ``attention_blocks`` blocks of stage 4
     are Meta3D (attention on the flattened /32 map); mean of tokens, LayerNorm, linear."""
@@ -167,11 +159,11 @@ class EfficientFormerFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "EfficientFormer: pooling-mixer Meta4D conv blocks, attention Meta3D blocks on the last stage"
-    macs_range = (5e6, 2e10)
-    max_params = 1e8
+    macs_range = (5e6, 8e9)
+    max_params = 6e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
-        widths = choice(rng, [[24, 48, 96, 176], [48, 96, 224, 448], [64, 128, 320, 512], [96, 192, 384, 768],
+        widths = choice(rng, [[24, 48, 96, 192], [48, 96, 224, 448], [64, 128, 320, 512], [96, 192, 384, 768],
                               [32, 64, 160, 256]])
         depths = [randint(rng, 1, 6), randint(rng, 1, 6), randint(rng, 2, 18), randint(rng, 1, 8)]
         return {
@@ -183,7 +175,7 @@ class EfficientFormerFamily(CostTargetedFamily):
         }
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         w, d, r = c["widths"], c["depths"], c["mlp_ratio"]
         res = c["image_size"] // 4
         macs = conv_macs(res * 2, 3, w[0] // 2, 3) + conv_macs(res, w[0] // 2, w[0], 3)
@@ -200,14 +192,6 @@ class EfficientFormerFamily(CostTargetedFamily):
         macs += n3 * _attention_macs(res * res, w[3], r)
         params += n3 * (4 + 2 * r) * w[3] ** 2
         return macs + w[3] * c["num_classes"], params + w[3] * c["num_classes"]
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from torch import nn
 
 from archcast.zoo.base import FAMILIES
 from archcast.zoo.layers import image_input
-from archcast.zoo.sampling import CostTargetedFamily, choice, conv_macs, divisible, log_grid, randint
+from archcast.zoo.sampling import CappedCostFamily, choice, conv_macs, divisible, log_grid, randint
 
 _GAMMA = {"relu": 1.7139, "gelu": 1.7015}  # makes act(N(0,1)) unit-variance again
 _NFNET_WIDTHS = (256, 512, 1536, 1536)  # NFNet-F0..
@@ -74,15 +74,15 @@ class NFBlock(nn.Module):
 
 
 @FAMILIES.register("nfnet")
-class NFNetFamily(CostTargetedFamily):
+class NFNetFamily(CappedCostFamily):
     """NFNet-like: 4-conv stem (/2 twice), four stages of NF bottlenecks (group width 128·w, SE),
     widths ``(256, 512, 1536, 1536)·w``, depths up to NFNet-F1's; scaled ReLU or GELU; alpha 0.2."""
 
     name = "nfnet"
     input_kind = "image"
     version = "1"
-    description = "Normaliser-free NFNet: weight-standardised grouped convs, scaled activations, alpha/beta residuals, SE"
-    macs_range = (1e7, 4e10)
+    description = "Normaliser-free NFNet: weight-standardised grouped convs, scaled activations, alpha/beta residuals"
+    macs_range = (1e7, 1.5e10)
     max_params = 1e8
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -111,7 +111,7 @@ class NFNetFamily(CostTargetedFamily):
         return plan
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         s0, res = c["widths"][0] // 2, c["image_size"] // 2
         macs = conv_macs(res, 3, 16, 3) + conv_macs(res, 16, 32, 3) + conv_macs(res, 32, 64, 3) \
             + conv_macs(res // 2, 64, s0, 3)
@@ -128,14 +128,6 @@ class NFNetFamily(CostTargetedFamily):
         res = cls.plan(c)[-1][3]
         head = last * c["num_classes"]
         return macs + conv_macs(res, c["widths"][-1], last) + head, params + c["widths"][-1] * last + head
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:

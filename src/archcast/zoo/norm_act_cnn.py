@@ -73,8 +73,19 @@ _TINY_CONVNET = {"image_size": 16, "stem_channels": 8, "stem_stride": 1, "block_
                  "widths": [8, 16], "blocks": [1, 1], "strides": [1, 2], "kernel_sizes": [3, 3], "num_classes": 10}
 
 
+class _ConvNetFamily(CostTargetedFamily):
+    """A family on the :class:`ConvNet` backbone (configs from :func:`_draw_convnet`)."""
+
+    input_kind = "image"
+    version = "1"
+
+    @classmethod
+    def estimate_macs(cls, c: dict[str, Any]) -> float:
+        return _conv_macs(c)
+
+
 @FAMILIES.register("bcn_cnn")
-class BCNConvNetFamily(CostTargetedFamily):
+class BCNConvNetFamily(_ConvNetFamily):
     """A CNN normalised by Batch-Channel Normalization: ``γ·(α·BN(x) + (1−α)·LN(x)) + β`` with a
     learned per-channel mix α, where BN standardises over (N, H, W) and LN over (C, H, W). Written in
     plain ops (ReduceMean/Sub/Pow/Sqrt/Div...), so nothing folds into the convolutions.
@@ -84,8 +95,6 @@ class BCNConvNetFamily(CostTargetedFamily):
     """
 
     name = "bcn_cnn"
-    input_kind = "image"
-    version = "1"
     description = "CNN with Batch-Channel Normalization (learned mix of batch and channel statistics) in plain ops"
     macs_range = (5e6, 2e9)
 
@@ -94,10 +103,6 @@ class BCNConvNetFamily(CostTargetedFamily):
         config["bn_stats"] = choice(rng, ["batch", "running"])
         config["activation"] = choice(rng, ["relu", "silu"])
         return config
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return _conv_macs(c)
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -110,13 +115,11 @@ class BCNConvNetFamily(CostTargetedFamily):
 
 
 @FAMILIES.register("linosc_cnn")
-class LinOscConvNetFamily(CostTargetedFamily):
+class LinOscConvNetFamily(_ConvNetFamily):
     """A CNN (BatchNorm, folded at export) whose activations are Linear Oscillation,
     ``x·sin(α·x + β)`` with α, β learned per channel or as one scalar pair per layer."""
 
     name = "linosc_cnn"
-    input_kind = "image"
-    version = "1"
     description = "CNN with Linear Oscillation activations x*sin(alpha*x+beta), learned alpha/beta"
     macs_range = (5e6, 9e8)  # Sin is costly per element: up to ~60 ms/GFLOP on one thread
 
@@ -124,10 +127,6 @@ class LinOscConvNetFamily(CostTargetedFamily):
         config = _draw_convnet(rng)
         config["linosc_params"] = choice(rng, ["channel", "scalar"])
         return config
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return _conv_macs(c)
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:

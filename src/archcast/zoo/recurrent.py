@@ -12,7 +12,7 @@ from torch import nn
 
 from archcast.zoo.base import FAMILIES
 from archcast.zoo.layers import Mlp, image_input, token_input
-from archcast.zoo.sampling import CostTargetedFamily, choice, conv_macs, randint
+from archcast.zoo.sampling import CappedCostFamily, CostTargetedFamily, choice, conv_macs, randint
 
 _GATES = {"lstm": 4, "gru": 3}  # gate matrices per cell
 
@@ -130,14 +130,14 @@ class Sequencer(nn.Module):
 
 
 @FAMILIES.register("sequencer")
-class SequencerFamily(CostTargetedFamily):
+class SequencerFamily(CappedCostFamily):
     """Sequencer2D-like: patch 7 (or 4/8), 2..3 stages, BiLSTM2D token mixing + GELU MLP channel mixing."""
 
     name = "sequencer"
     input_kind = "image"
     version = "1"
     description = "Sequencer: bidirectional LSTMs along rows and columns as the token mixer, GELU MLP, patch stages"
-    macs_range = (5e6, 1.5e10)
+    macs_range = (5e6, 4e9)
     max_params = 8e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -155,7 +155,7 @@ class SequencerFamily(CostTargetedFamily):
         }
 
     @classmethod
-    def _cost(cls, c: dict[str, Any]) -> tuple[float, float]:
+    def cost(cls, c: dict[str, Any]) -> tuple[float, float]:
         w, res = c["widths"], c["image_size"] // c["patch_size"]
         macs, params = conv_macs(res, 3, w[0], c["patch_size"]), 0.0
         for i, (dim, depth, h) in enumerate(zip(w, c["depths"], c["hiddens"])):
@@ -167,14 +167,6 @@ class SequencerFamily(CostTargetedFamily):
             macs += depth * res * res * block
             params += depth * block
         return macs + w[-1] * c["num_classes"], params
-
-    @classmethod
-    def estimate_macs(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[0]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        return cls._cost(c)[1]
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:

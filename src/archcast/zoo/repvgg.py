@@ -58,8 +58,8 @@ class RepVGGFamily(CostTargetedFamily):
     input_kind = "image"
     version = "1"
     description = "RepVGG / MobileOne train-time multi-branch blocks (kxk + 1x1 + identity-BN branches summed)"
-    macs_range = (1e7, 3e10)
-    max_params = 1e8
+    macs_range = (1e7, 1.5e10)
+    max_params = 6e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         style = choice(rng, ["repvgg", "mobileone"])

@@ -64,11 +64,6 @@ def log_grid(rng: np.random.Generator, lo: float, hi: float, step: float = 0.05)
     return round(min(hi, max(lo, round(v / step) * step)), 4)
 
 
-def log_uniform_int(rng: np.random.Generator, lo: int, hi: int) -> int:
-    """An int log-uniform in ``[lo, hi]`` (rounded)."""
-    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
-
-
 def conv_macs(res: int, cin: int, cout: int, k: int = 1, groups: int = 1) -> int:
     """Multiply-adds of a ``k×k`` convolution with ``res×res`` outputs."""
     return res * res * (cin // groups) * cout * k * k
@@ -148,5 +143,23 @@ class CostTargetedFamily(Family):
         return best
 
 
-__all__ = ["CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice", "conv_macs", "divisible", "grid",
-           "log_grid", "log_uniform_int", "pick", "randint"]
+class CappedCostFamily(CostTargetedFamily):
+    """A cost-targeted family capped in MACs and in parameters, whose one analytic pass
+    :meth:`cost` gives both (so the two estimates cannot drift apart)."""
+
+    @classmethod
+    @abstractmethod
+    def cost(cls, config: dict[str, Any]) -> tuple[float, float]:
+        """``(MACs, parameters)`` of one forward pass at batch 1 (main terms)."""
+
+    @classmethod
+    def estimate_macs(cls, config: dict[str, Any]) -> float:
+        return cls.cost(config)[0]
+
+    @classmethod
+    def estimate_params(cls, config: dict[str, Any]) -> float:
+        return cls.cost(config)[1]
+
+
+__all__ = ["CappedCostFamily", "CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice", "conv_macs", "divisible",
+           "grid", "log_grid", "pick", "randint"]

@@ -9,7 +9,7 @@ static shapes; its cost is that of all experts, which is what the exported graph
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -138,10 +138,15 @@ class _TextFamily(CostTargetedFamily):
     input_kind = "tokens"
     version = "1"
     max_params = 1e8
+    model: ClassVar[type[nn.Module]]
+
+    @classmethod
+    def estimate_params(cls, c: dict[str, Any]) -> float:
+        d, experts = c["d_model"], c.get("experts", 1)
+        return c["n_layers"] * (4 + 2 * c["mlp_ratio"] * experts) * d * d + (c["vocab_size"] + c["seq_len"]) * d
 
     def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
-        model = Bert(config) if self.name == "bert" else GPT(config)
-        return model, (token_input(batch_size, config["seq_len"], config["vocab_size"]),)
+        return self.model(config), (token_input(batch_size, config["seq_len"], config["vocab_size"]),)
 
 
 @FAMILIES.register("bert")
@@ -150,8 +155,9 @@ class BertFamily(_TextFamily):
     classifier; sequences of 16..512 tokens, width 64..1024, 1..24 layers."""
 
     name = "bert"
+    model = Bert
     description = "BERT-style post-LN Transformer encoder over token ids (seq 16-512), pooled classifier"
-    macs_range = (5e5, 6e10)
+    macs_range = (5e5, 3e10)
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         c = _draw_text(rng, [16, 32, 64, 128, 256, 384, 512], [64, 128, 256, 384, 512, 768, 1024])
@@ -161,11 +167,6 @@ class BertFamily(_TextFamily):
     @classmethod
     def estimate_macs(cls, c: dict[str, Any]) -> float:
         return c["n_layers"] * _layer_macs(c) + c["d_model"] * (c["d_model"] + c["num_classes"])
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        d = c["d_model"]
-        return c["n_layers"] * (4 + 2 * c["mlp_ratio"]) * d * d + (c["vocab_size"] + c["seq_len"]) * d
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -179,6 +180,7 @@ class GPTFamily(_TextFamily):
     head over all positions; sequences of 16..1024 tokens, width 64..1024, 1..24 layers."""
 
     name = "gpt"
+    model = GPT
     description = "GPT-style pre-LN causal Transformer decoder over token ids (seq 16-1024), tied LM head"
     macs_range = (2e6, 8e10)
 
@@ -190,11 +192,6 @@ class GPTFamily(_TextFamily):
         return c["n_layers"] * _layer_macs(c) + c["seq_len"] * c["d_model"] * c["vocab_size"]
 
     @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        d = c["d_model"]
-        return c["n_layers"] * (4 + 2 * c["mlp_ratio"]) * d * d + (c["vocab_size"] + c["seq_len"]) * d
-
-    @classmethod
     def tiny_config(cls) -> dict[str, Any]:
         return {"seq_len": 8, "vocab_size": 64, "d_model": 16, "head_dim": 8, "n_layers": 1, "mlp_ratio": 2}
 
@@ -204,8 +201,9 @@ class MoEGPTFamily(_TextFamily):
     """GPT-style decoder whose FFNs are mixtures of 2..16 experts with top-1/2/4 routing (dense form)."""
 
     name = "moe_gpt"
+    model = GPT  # DecoderBlock picks the MoE FFN when the config has experts
     description = "GPT-style decoder with mixture-of-experts FFNs: router softmax, TopK gates, stacked expert MatMuls"
-    macs_range = (2e6, 4e10)
+    macs_range = (2e6, 2e10)
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         c = _draw_text(rng, [16, 32, 64, 128, 256, 512], [64, 128, 256, 384, 512, 768])
@@ -218,11 +216,6 @@ class MoEGPTFamily(_TextFamily):
     def estimate_macs(cls, c: dict[str, Any]) -> float:
         n, d = c["seq_len"], c["d_model"]
         return c["n_layers"] * (_layer_macs(c, c["experts"]) + n * d * c["experts"]) + n * d * c["vocab_size"]
-
-    @classmethod
-    def estimate_params(cls, c: dict[str, Any]) -> float:
-        d = c["d_model"]
-        return c["n_layers"] * (4 + 2 * c["mlp_ratio"] * c["experts"]) * d * d + (c["vocab_size"] + c["seq_len"]) * d
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:

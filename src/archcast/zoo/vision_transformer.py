@@ -165,9 +165,9 @@ class ViTLargeFamily(ViTFamily):
     """ViT at Base-to-Large widths (512..1024, head dim 64), depth 2..24, images 96..384."""
 
     name = "vit_large"
-    description = "ViT/DeiT at Base-to-Large widths (512-1024), 96-384 px images, parameters capped at 100 M"
-    macs_range = (5e8, 1.2e11)
-    max_params = 1e8
+    description = "ViT/DeiT at Base-to-Large widths (512-1024), 96-384 px images, parameters capped at 90 M"
+    macs_range = (2e8, 1.2e11)
+    max_params = 9e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         image_size = choice(rng, [96, 128, 160, 224, 256, 384])
@@ -196,9 +196,9 @@ class SwinLargeFamily(SwinFamily):
     or 224 px (window 7), or 384 px (window 12)."""
 
     name = "swin_large"
-    description = "Swin at Tiny-to-Large widths (96-192), window 7 (112/224 px) or 12 (384 px), parameters capped at 100 M"
+    description = "Swin at Tiny-to-Large widths (96-192), window 7 (112/224 px) or 12 (384 px), params capped at 90 M"
     macs_range = (3e8, 6e10)
-    max_params = 1e8
+    max_params = 9e7
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         image_size = choice(rng, [112, 224, 384])
