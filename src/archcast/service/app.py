@@ -162,7 +162,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
     async def platforms(request: Request) -> dict[str, Any]:
         """Platforms with a latency predictor and/or measurements in the store."""
         _read(request)
-        return await state["engine"].run(_platforms, state["store"])
+        return await state["engine"].run_io(_platforms, state["store"])
 
     @app.get("/v1/store", tags=["store"])
     async def store_summary(request: Request) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
         from archcast.zoo.base import FAMILIES
         from archcast.zoo import load_builtin_families
 
-        stats = await state["engine"].run(state["store"].stats)
+        stats = await state["engine"].run_io(state["store"].stats)
         load_builtin_families()
         stats.pop("file_bytes", None)
         return {**stats, "zoo_families": sorted(FAMILIES.names())}
@@ -194,7 +194,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
             rows = rows[:limit]
             return {"items": [r.to_dict() for r in rows], "next_after": rows[-1].id if more else None}
 
-        return await state["engine"].run(page)
+        return await state["engine"].run_io(page)
 
     @app.get("/v1/graphs/{fingerprint}", tags=["store"])
     async def graph(request: Request, fingerprint: str) -> dict[str, Any]:
@@ -213,7 +213,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
             rows = st.measurements(fingerprint=fingerprint, current_only=False, limit=MAX_PAGE)
             return {**g, "measurements": [r.to_dict() for r in rows]}
 
-        return await state["engine"].run(info)
+        return await state["engine"].run_io(info)
 
     @app.get("/v1/scatter", tags=["store"])
     async def scatter(request: Request, platform: str, limit: int = Query(300, ge=1, le=2000)) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
         def store_them() -> list[tuple[int, bool]]:
             return state["store"].ingest([_push_item(i, it, who) for i, it in enumerate(items)])
 
-        results = await state["engine"].run(store_them)
+        results = await state["engine"].run_io(store_them)
         state["engine"].forget_measured()
         return {"results": [{"id": i, "created": c} for i, c in results],
                 "created": sum(c for _, c in results)}
@@ -248,7 +248,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
         ids = body.get("push_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or len(ids) > 10_000 or not all(isinstance(i, str) for i in ids):
             raise InvalidInputError("the body must be {\"push_ids\": [strings]} with at most 10000 ids")
-        have = await state["engine"].run(state["store"].known_push_ids, ids)
+        have = await state["engine"].run_io(state["store"].known_push_ids, ids)
         return {"missing": [i for i in ids if i not in have]}
 
     # ------------------------------------------------------------------ pages

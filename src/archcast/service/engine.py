@@ -10,6 +10,7 @@ predictions cached by (graph fingerprint, predictor), and the store lookup done 
   N times. Errors are not cached.
 * The store lookup of a request is remembered for ``measured_ttl_s`` (default 1 s; pushes to this
   server forget it at once): a measurement written by another process shows within that time.
+* Store queries and pushes run in a separate pool of :data:`IO_THREADS` (they wait on the database).
 * Predictions run in a thread pool of ``threads`` workers (torch with one intra-op thread each,
   so the pool and torch do not oversubscribe the cores); predictors are loaded once per platform
   (:func:`archcast.service.predict.load_predictor` keeps them).
@@ -29,7 +30,8 @@ from archcast.errors import InvalidInputError
 from archcast.graph.ir import NetGraph
 
 MAX_BATCH = 4096
-PREDICTOR_LOOKUP_TTL_S = 10.0  # a predictor made by `archcast adapt` shows up within this
+PREDICTOR_LOOKUP_TTL_S = 10.0
+IO_THREADS = 8  # store queries and pushes in flight at once (the PostgreSQL pool holds 8 + 16 overflow)  # a predictor made by `archcast adapt` shows up within this
 MAX_SEED = 2 ** 31 - 1
 
 
@@ -104,6 +106,7 @@ class PredictionEngine:
         self._measured: dict[tuple[str, str, int], tuple[dict[str, Any] | None, float]] = {}
         self.threads = int(threads)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="archcast-predict")
+        self.io_pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="archcast-store")
         self.graphs = Memo(cache_size)
         self.predictions = Memo(cache_size)
         self.scatters = Memo(16)
@@ -122,9 +125,16 @@ class PredictionEngine:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.io_pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the prediction pool (CPU-bound work)."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def run_io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the store pool: queries and pushes wait on the database, not on the CPU,
+        so more of them run at once than there are cores."""
+        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
     # ------------------------------------------------------------------ graphs
     def upload_graph(self, data: bytes, name: str, batch_size: int | None) -> tuple[NetGraph, str]:

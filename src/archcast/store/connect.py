@@ -22,7 +22,7 @@ def make_engine(url: URL, path: Path | None, location: str, busy_timeout_s: floa
     ``BEGIN IMMEDIATE`` for connections marked ``archcast_write`` (see :class:`archcast.store.Store`)."""
     if url.get_backend_name() != "sqlite":
         try:
-            return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+            return create_engine(url, pool_size=8, max_overflow=16, pool_recycle=3600)  # no pre-ping: a round trip per checkout
         except ImportError as e:  # the driver is an optional dependency of SQLAlchemy
             raise StoreError(f"database {location} needs the PostgreSQL driver {url.get_driver_name()!r} "
                              f"({e}); install it: pip install 'psycopg[binary]'") from None

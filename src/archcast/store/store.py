@@ -83,6 +83,7 @@ class Store(TokenMethods):
                  check: bool = True) -> None:
         self.url = to_url(url if url is not None else default_url())
         self.busy_timeout_s = float(busy_timeout_s)
+        self._known_platforms: set[str] = set()
         backend = self.url.get_backend_name()
         if backend not in DIALECTS:
             raise StoreError(f"database {self.location}: dialect {backend!r} is not supported; valid: {', '.join(DIALECTS)}")
@@ -237,12 +238,15 @@ class Store(TokenMethods):
 
         return self._write(f"adding sample alias {key}", fn)
 
-    @staticmethod
-    def _platform_row(s: Session, p: Platform) -> str:
+    def _platform_row(self, s: Session, p: Platform) -> str:
         pid = p.platform_id
+        if pid in self._known_platforms:  # committed before (rows are never deleted): no round trip
+            return pid
         if s.get(PlatformRow, pid) is None:
             s.add(PlatformRow(platform_id=pid, created=utcnow(), **{k: v for k, v in p.to_dict().items()
                                                                       if k != "platform_id"}))
+        else:
+            self._known_platforms.add(pid)
         return pid
 
     def add_platform(self, platform: Platform) -> str:
