@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -215,3 +216,25 @@ def test_killed_parent_and_worker_lose_and_double_nothing(tmp_path):
     assert len(rows) - len(per) == sum(1 for v in per.values() if len(v) == 2)
     assert {r.pass_id for r in store.measurements(platform, current_only=False) if r.role == "canary"} == \
         {"camp/p1", "camp/p2"}
+
+
+def test_v2_datasheet_ablation_from_the_files_alone(tmp_path, fake_platform):
+    from archcast.collect.datasheet import write_datasheet
+    from archcast.collect.export import export_latency_dataset
+    from archcast.data.latency_dataset import load_latency_dataset
+
+    global CLOCK
+    CLOCK = FakeClock(slow_from=10 ** 9, factor=1.0)
+    store = Store(tmp_path / "s.db")
+    proto = Protocol(passes=2, canary_every=2, kernels=False, extra_passes=0, measure_kw=FAST)
+    collect_samples(samples(4), store, fake_platform, tmp_path / "camp", protocol=proto, workers=0, progress=False)
+    CLOCK.factor, CLOCK.slow_from = 1.2, 0  # the retest runs on a machine 20 % slower
+    retest_pass(store, fake_platform, tmp_path / "camp", 3, workers=0, progress=False)
+    ds = load_latency_dataset(export_latency_dataset(store, tmp_path / "ds", fake_platform, campaign=tmp_path / "camp"))
+    text = write_datasheet(ds, note="measured on a busy machine").read_text()
+    nf = json.loads((ds.path / "noise_floor.json").read_text())
+    by = {(a["stat"], a["canary_normalised"], a["label_passes"], a["remeasure"]): a["mape"] for a in nf["ablation"]}
+    # the slow retest machine: raw labels are 20 % off, canary-normalised ones are not
+    assert by[("cpu_ms_min", False, "all", True)] == pytest.approx(0.2, rel=1e-3)
+    assert by[("cpu_ms_min", True, "all", True)] < 1e-4  # the files keep 5 significant digits
+    assert "busy machine" in text and "no canary normalisation" in text and "| **as built** |" in text

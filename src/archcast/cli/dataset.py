@@ -78,7 +78,7 @@ def _pct(x: float | None) -> str:
 def cmd_datasheet(args: argparse.Namespace) -> int:
     from archcast.collect.datasheet import write_datasheet
 
-    print(f"wrote {write_datasheet(args.dir)}")
+    print(f"wrote {write_datasheet(args.dir, note=args.note)}")
     return 0
 
 
@@ -127,6 +127,7 @@ def register(subparsers: Any) -> None:
 
     s = dsub.add_parser("datasheet", help="write DATASHEET.md and latency histograms into the data set directory")
     s.add_argument("dir", help="data set directory")
+    s.add_argument("--note", help="format 2: the conditions of the measurement (kept in NOTE.md), e.g. a busy machine")
     s.set_defaults(func=cmd_datasheet)
     d.set_defaults(func=lambda _a: (d.print_help(), 2)[1])
 

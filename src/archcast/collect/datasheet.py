@@ -47,7 +47,7 @@ def _range(values: Sequence[float | None], digits: int = 3) -> str:
 
 
 def _family_row(name: str, recs: Sequence[LatencyRecord]) -> str:
-    lat = np.array([r.latency_ms_median for r in recs])
+    lat = np.array([r.latency_ms for r in recs])
     gflops = [r.flops / 1e9 if r.flops is not None else None for r in recs]
     return (f"| {name} | {len(recs)} | {_range([r.n_nodes for r in recs], 6)} | {_range(gflops)} | "
             f"{_fmt(lat.min())} | {_fmt(float(np.median(lat)))} | {_fmt(lat.max())} | {_fmt(lat.max() / lat.min())} | "
@@ -71,7 +71,7 @@ def _hist_figures(ds: LatencyDataset) -> list[Path]:
     paths = []
 
     def draw(ax: Any, fam: str, fam_bins: np.ndarray) -> None:
-        x = np.array([r.latency_ms_median for r in ds.records if r.family == fam])
+        x = np.array([r.latency_ms for r in ds.records if r.family == fam])
         ax.hist(x, bins=fam_bins, color="#3b6ea8", edgecolor="white", linewidth=0.3)
         ax.set_xscale("log")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -79,7 +79,7 @@ def _hist_figures(ds: LatencyDataset) -> list[Path]:
         ax.tick_params(labelsize=7)
 
     for fam in fams:
-        x = np.array([r.latency_ms_median for r in ds.records if r.family == fam])
+        x = np.array([r.latency_ms for r in ds.records if r.family == fam])
         a, b = float(x.min()), float(x.max())
         if b <= a * 1.01:
             a, b = a / 1.1, b * 1.1
@@ -112,10 +112,20 @@ def _hist_figures(ds: LatencyDataset) -> list[Path]:
     return paths
 
 
-def write_datasheet(data: str | Path | LatencyDataset) -> Path:
+def write_datasheet(data: str | Path | LatencyDataset, note: str | None = None) -> Path:
     """Write ``DATASHEET.md`` (what, platform, protocol, per-family table, noise floor, how to
-    reproduce) and the histograms ``hist/<family>.png`` + ``latency_hist.png``. Returns the path."""
+    reproduce) and the histograms ``hist/<family>.png`` + ``latency_hist.png``. Returns the path.
+
+    Format 2 (:mod:`archcast.collect.datasheet_campaign`) adds protocol, machines, kernels, the
+    ablation and ``noise_floor.json``; ``note`` (conditions of the measurement) is kept there."""
     ds = as_dataset(data)
+    if ds.format_version >= 2:
+        from archcast.collect.datasheet_campaign import write_campaign_datasheet
+
+        _hist_figures(ds)
+        fams = ds.families()
+        rows = [_family_row(f, [r for r in ds.records if r.family == f]) for f in fams]
+        return write_campaign_datasheet(ds, [*rows, _family_row("**all**", ds.records)], note)
     p, man = ds.platform, ds.manifest
     kw = man.get("measure_kw")
     fams = ds.families()

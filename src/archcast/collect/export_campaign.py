@@ -128,6 +128,7 @@ def export_campaign(store: Store, out: Path, pid: str, batch_size: int, campaign
         label, spread, n = labs[r.fingerprint]
         cov = [_coverage(kern.get((r.fingerprint, m.pass_id))) for m in mine]
         cov = [c for c in cov if c is not None]
+        ks = [_kernel_sum_ms(kern.get((r.fingerprint, m.pass_id))) for m in mine]
         covered += bool(cov)
         line = kern.get((r.fingerprint, passes[0]))
         idx = [speed.at(accepted[(r.fingerprint, m.pass_id)].measured_at, m.host or "") for m in mine] if speed else \
@@ -137,14 +138,14 @@ def export_campaign(store: Store, out: Path, pid: str, batch_size: int, campaign
                      _int_med(m.n_runs for m in mine), _int_med(m.warmup_runs for m in mine), iso_utc(r.measured_at),
                      r.host, num_cell(label), num_cell(spread), n, num_cell(_med(m.cpu_ms_min for m in mine)),
                      num_cell(_med(m.cpu_ms_median for m in mine)), num_cell(_med(idx)),
-                     num_cell(_med(cov)), len(line["kernels"]) if line else ""))
+                     num_cell(_med(cov)), num_cell(_med(ks)), len(line["kernels"]) if line else ""))
     write_csv(out / MEASUREMENTS_FILE, MEASUREMENT_COLUMNS + MEASUREMENT_COLUMNS_V2, meas)
     write_failures(out, failed)
     write_csv(out / ALIASES_FILE, ALIAS_COLUMNS, aliases)
     write_graphs(store, out, [r.fingerprint for r in ok], progress)
     _write_passes(out, rows, by_id, kern)
     write_csv(out / KERNELS_FILE, KERNEL_COLUMNS, (
-        (r.fingerprint, p, k[0], k[1], num_cell(float(k[2])))
+        (r.fingerprint, p, k[0], k[1], num_cell(float(k[2])), num_cell(float(k[3])) if len(k) > 3 else "")
         for r in ok for p in sorted({q for (fp, q) in kern if fp == r.fingerprint}, key=_pass_order)
         for k in kern[(r.fingerprint, p)]["kernels"]), xz=True)
     n_opt = _write_optimized(out, [r.fingerprint for r in ok], opt)
@@ -205,6 +206,10 @@ def _coverage(line: dict[str, Any] | None) -> float | None:
     if not line or not line.get("run_us"):
         return None
     return sum(float(k[2]) for k in line["kernels"]) / float(line["run_us"])
+
+
+def _kernel_sum_ms(line: dict[str, Any] | None) -> float | None:
+    return sum(float(k[2]) for k in line["kernels"]) / 1000.0 if line else None
 
 
 def _pass_order(pass_id: str) -> tuple[int, str]:

@@ -90,7 +90,7 @@ class Journal:
                     continue
 
     def add_kernels(self, fingerprint: str, pass_id: str, kernels: list[list[Any]], run_us: float, runs: int) -> None:
-        """Per-kernel times of one (model, pass): ``[[kernel name, op type, us], ...]``."""
+        """Per-kernel times of one (model, pass): ``[[kernel name, op type, median us, min us], ...]``."""
         self._append(KERNELS_JOURNAL, {"fp": fingerprint, "pass": pass_id, "kernels": kernels,
                                        "run_us": run_us, "runs": runs, "at": _now()})
 

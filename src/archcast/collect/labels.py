@@ -241,6 +241,27 @@ def ablation(rows: Sequence[PassRow], label_passes: Sequence[str], retest_pass: 
     return out
 
 
+
+
+def rows_from_table(table: Iterable[dict[str, str]]) -> list[PassRow]:
+    """:class:`PassRow` of each row of ``passes.csv.xz`` (strings as :meth:`LatencyDataset.passes` gives them)."""
+    from datetime import datetime, timezone
+
+    def num(text: str, kind: type = float) -> float | int | None:
+        return kind(text) if text not in ("", None) else None
+
+    out = []
+    for d in table:
+        t = datetime.fromisoformat(d["measured_at"].rstrip("Z")).replace(tzinfo=timezone.utc).timestamp()
+        out.append(PassRow(row_id=int(d["row_id"]), fingerprint=d["fingerprint"], role=d["role"], pass_id=d["pass_id"],
+                           status=d["status"], measured_at=t, host=d["host"], latency_ms_min=num(d["latency_ms_min"]),
+                           latency_ms_median=num(d["latency_ms_median"]), latency_cv=num(d["latency_cv"]),
+                           cpu_ms_min=num(d["cpu_ms_min"]), cpu_ms_median=num(d["cpu_ms_median"]),
+                           cpu_cv=num(d["cpu_cv"]), n_runs=num(d["n_runs"], int), speed_index=num(d["speed_index"]),
+                           superseded=d["superseded"] == "1"))
+    return out
+
+
 __all__ = [
     "CANARY",
     "LABEL_STATS",

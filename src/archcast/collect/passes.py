@@ -324,7 +324,8 @@ class _Campaign:
             j.add_optimized(fp, r.optimized_ir, r.optimized_error)
         if m is not None and m.node_profile is not None:
             p = m.node_profile
-            j.add_kernels(fp, pass_id, [[n.node, n.op_type, round(n.dur_us, 3)] for n in p.nodes], p.run_us, p.runs)
+            j.add_kernels(fp, pass_id, [[n.node, n.op_type, round(n.dur_us, 3), round(n.dur_us_min or n.dur_us, 3)]
+                                        for n in p.nodes], p.run_us, p.runs)
         if fp is None:
             fp = r.stub_key or sample_key(task.sample)
             self.store.add_stub(fp, sample=task.sample, name=task.key)

@@ -21,8 +21,9 @@ says which statistic the label is) and three files::
 
     passes.csv.xz               every measurement row behind the labels: each pass, the canary rows,
                                 rows superseded by an automatic re-measure (kept as history)
-    kernels.csv.xz              fingerprint, pass_id, kernel, op_type, kernel_us: per-kernel times
-                                (median over profiled runs) keyed by model and kernel name
+    kernels.csv.xz              fingerprint, pass_id, kernel, op_type, kernel_us, kernel_us_min:
+                                per-kernel times (median and min over the profiled runs, µs) keyed
+                                by model and kernel name
     optimized_graphs.jsonl.xz   the graph onnxruntime executed for each model (archcast IR of its
                                 optimised graph; kernel names are its node names), ``null`` if none
 
@@ -82,7 +83,7 @@ MEASUREMENT_COLUMNS = ("fingerprint", "family", "seed", "batch_size", "latency_m
                        "latency_ms_mean", "latency_ms_p90", "latency_ms_std", "latency_cv", "n_runs", "warmup_runs",
                        "measured_at", "host")
 MEASUREMENT_COLUMNS_V2 = ("label_ms", "label_spread", "n_passes", "cpu_ms_min", "cpu_ms_median", "speed_index",
-                          "kernel_coverage", "n_kernels")
+                          "kernel_coverage", "kernel_sum_ms", "n_kernels")
 FAILURE_COLUMNS = ("fingerprint", "family", "seed", "generator_version", "generator_config", "batch_size", "error",
                    "measured_at", "host")
 ALIAS_COLUMNS = ("family", "seed", "generator_version", "generator_config", "fingerprint")
@@ -91,7 +92,7 @@ RETEST_COLUMNS = ("fingerprint", "family", "seed", "status", "first_median_ms", 
 PASS_COLUMNS = ("row_id", "fingerprint", "role", "pass_id", "status", "latency_ms_min", "latency_ms_median",
                 "latency_cv", "cpu_ms_min", "cpu_ms_median", "cpu_cv", "n_runs", "speed_index", "kernel_sum_us",
                 "profile_run_us", "n_kernels", "measured_at", "host", "superseded")
-KERNEL_COLUMNS = ("fingerprint", "pass_id", "kernel", "op_type", "kernel_us")
+KERNEL_COLUMNS = ("fingerprint", "pass_id", "kernel", "op_type", "kernel_us", "kernel_us_min")
 FLOAT_STATS = ("latency_ms_min", "latency_ms_median", "latency_ms_mean", "latency_ms_p90", "latency_ms_std",
                "latency_cv")
 
@@ -133,7 +134,8 @@ class LatencyRecord:
     cpu_ms_min: float | None = None
     cpu_ms_median: float | None = None
     speed_index: float | None = None
-    kernel_coverage: float | None = None
+    kernel_coverage: float | None = None  # kernel sum / the profiled run (wall), median over passes
+    kernel_sum_ms: float | None = None  # sum of the kernels' median times, median over passes
     n_kernels: int | None = None
 
     @property
@@ -157,7 +159,7 @@ class LatencyRecord:
 
 NUMERIC_FIELDS = ("seed", "n_nodes", "flops", "params", "memory_bytes", "batch_size", *FLOAT_STATS, "n_runs",
                   "warmup_runs", "label_ms", "label_spread", "n_passes", "cpu_ms_min", "cpu_ms_median", "speed_index",
-                  "kernel_coverage", "n_kernels")
+                  "kernel_coverage", "kernel_sum_ms", "n_kernels")
 
 
 @dataclass
@@ -236,7 +238,8 @@ class LatencyDataset:
         path = self.path / KERNELS_FILE
         rows = _read_csv(path, KERNEL_COLUMNS, opener=_open_xz)
         return [KernelTime(r["fingerprint"], r["pass_id"], r["kernel"], r["op_type"],
-                           _cell(path, i + 2, r, "kernel_us", float, required=True)) for i, r in enumerate(rows)]
+                           _cell(path, i + 2, r, "kernel_us", float, required=True),
+                           _cell(path, i + 2, r, "kernel_us_min", float)) for i, r in enumerate(rows)]
 
     def kernel_labels(self) -> dict[str, dict[str, float]]:
         """Format 2: per model fingerprint, per kernel name: the median over passes of the
@@ -261,13 +264,15 @@ class LatencyDataset:
 @dataclass(frozen=True)
 class KernelTime:
     """One kernel's time in one pass: ``kernel`` names a node of the model's optimised graph;
-    ``kernel_us`` is the median over the pass's profiled runs, microseconds per run."""
+    ``kernel_us`` is the median over the pass's profiled runs, ``kernel_us_min`` the minimum
+    (None where not recorded), microseconds per run."""
 
     fingerprint: str
     pass_id: str
     kernel: str
     op_type: str
     kernel_us: float
+    kernel_us_min: float | None = None
 
 
 def _open_xz(path: Path) -> Any:

@@ -54,7 +54,7 @@ def parse_ort_profile(path: str | Path, skip_runs: int = 0) -> NodeProfile:
 
     Runs are the ``model_run`` events; the first ``skip_runs`` are dropped with the kernel events
     inside them. A kernel's time is the median over runs of its summed ``_kernel_time`` events in
-    each run (0 in a run where it did not execute); ``run_us`` is the median run.
+    each run (0 in a run where it did not execute), with its minimum too; ``run_us`` is the median run.
     """
     events = json.loads(Path(path).read_text(encoding="utf-8"))
     if isinstance(events, dict):  # some versions wrap the list
@@ -75,7 +75,8 @@ def parse_ort_profile(path: str | Path, skip_runs: int = 0) -> NodeProfile:
             continue  # a warm-up run or between runs
         key = (name[: -len(_KERNEL_SUFFIX)], str(e.get("args", {}).get("op_name", "?")))
         per_run.setdefault(key, np.zeros(len(runs)))[k] += float(e["dur"])
-    nodes = sorted((NodeTime(k[0], k[1], float(np.median(v))) for k, v in per_run.items()), key=lambda t: -t.dur_us)
+    nodes = sorted((NodeTime(k[0], k[1], float(np.median(v)), float(v.min())) for k, v in per_run.items()),
+                   key=lambda t: -t.dur_us)
     return NodeProfile(nodes=nodes, runs=len(runs), run_us=float(np.median(ends - starts)))
 
 

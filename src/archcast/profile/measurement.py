@@ -47,11 +47,13 @@ class NodeTime:
         op_type: the runtime's op type (e.g. ``FusedConv``).
         dur_us: median over the profiled runs of the kernel's time in one run, microseconds (the
             median, not the mean: one preempted run must not move a kernel label).
+        dur_us_min: the minimum over the profiled runs, microseconds.
     """
 
     node: str
     op_type: str
     dur_us: float
+    dur_us_min: float | None = None  # minimum over the profiled runs (time-sharing only ever adds)
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""How still the labels of a format-2 data set hold: pass agreement, retest, ablation, kernels.
+
+Everything here is computed from the data set's own files (``passes.csv.xz``, ``kernels.csv.xz``),
+so anyone can recompute it: :func:`campaign_noise` returns the figures that
+``archcast dataset datasheet`` prints and writes to ``noise_floor.json``.
+
+* **between passes**: the label passes of one data set against each other (minutes apart, new
+  processes), per statistic, with and without canary normalisation;
+* **retest**: the label against a later retest pass (``<campaign>/retest<k>``), for every protocol
+  variant (:func:`archcast.collect.labels.ablation`), per family for the label as built;
+* **kernels**: per-kernel times of the retest against the label passes (kernels >= 1 % of a run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from archcast.collect.labels import (
+    CANARY,
+    LABEL_STATS,
+    SpeedIndex,
+    ablation,
+    ape_stats,
+    labels,
+    pass_values,
+    retest_error,
+    rounded,
+    rows_from_table,
+)
+from archcast.data.latency_dataset import LatencyDataset
+from archcast.errors import InvalidInputError
+
+
+def campaign_noise(ds: LatencyDataset) -> dict[str, Any]:
+    """The noise figures of a format-2 data set (module docstring); fractions, not percent."""
+    if ds.format_version < 2:
+        raise InvalidInputError(f"data set {ds.path} is format 1; its noise floor comes from archcast dataset retest")
+    rows = rows_from_table(ds.passes())
+    lab = ds.manifest["label"]
+    passes, stat, norm = list(lab["passes"]), lab["stat"], bool(lab["canary_normalised"])
+    retests = list(ds.manifest.get("retest_passes") or [])
+    canaries = [r for r in rows if r.role == CANARY]
+    speeds = {}
+    for s in LABEL_STATS:
+        try:
+            speeds[s] = SpeedIndex(canaries, s)
+        except InvalidInputError:
+            continue
+    out: dict[str, Any] = {"label": lab, "n_models": len(ds), "retest_passes": retests}
+
+    spreads = np.array([r.label_spread for r in ds.records if r.label_spread is not None])
+    if spreads.size:
+        out["label_spread"] = {"median": float(np.median(spreads)), "p90": float(np.percentile(spreads, 90)),
+                               "share_over_5pct": float(np.mean(spreads > 0.05))}
+    if len(passes) >= 2:
+        between = []
+        for s in LABEL_STATS:
+            for use in (False, True):
+                sp = speeds.get(s) if use else None
+                if use and sp is None:
+                    continue
+                vals = pass_values(rows, s, sp, passes=passes[:2])
+                a = {fp: v[passes[0]] for fp, v in vals.items() if passes[0] in v and passes[1] in v}
+                b = {fp: vals[fp][passes[1]] for fp in a}
+                tr = retest_error(a, b)
+                if tr:
+                    between.append({"stat": s, "canary_normalised": use, **tr})
+        out["between_passes"] = between
+    if retests:
+        rt = retests[-1]
+        out["retest_pass"] = rt
+        out["ablation"] = ablation(rows, passes, rt)
+        sp = speeds.get(stat) if norm else None
+        label = {fp: x[0] for fp, x in labels(pass_values(rows, stat, sp, passes=passes)).items()}
+        again = {fp: v[rt] for fp, v in pass_values(rows, stat, sp, passes=[rt]).items()}
+        fam = {r.fingerprint: r.family for r in ds.records}
+        per_family: dict[str, Any] = {}
+        for f in sorted({fam[fp] for fp in again if fp in fam}):
+            sub = [fp for fp in again if fam.get(fp) == f and fp in label]
+            if sub:
+                st = ape_stats(np.array([label[k] for k in sub]), np.array([again[k] for k in sub]))
+                per_family[f] = {"n": len(sub), "mape": st["mape"], "median_ape": st["median_ape"]}
+        out["retest_per_family"] = per_family
+        out["kernels"] = _kernel_retest(ds, passes, rt, "kernel_us")
+        out["kernels_min"] = _kernel_retest(ds, passes, rt, "kernel_us_min")
+    machines = []
+    for h, sp in ((h, speeds.get(stat)) for h in sorted({r.host for r in rows})):
+        pts = [i for _, i in sp.checkpoints(h)] if sp is not None and h in sp.hosts() else []
+        machines.append({"host": h, "checkpoints": len(pts), "speed_index_median": float(np.median(pts)) if pts else None,
+                         "speed_index_min": min(pts) if pts else None, "speed_index_max": max(pts) if pts else None})
+    out["machines"] = machines
+    return rounded(out)  # type: ignore[return-value]
+
+
+def _kernel_retest(ds: LatencyDataset, passes: list[str], retest: str, stat: str) -> dict[str, Any] | None:
+    """Per-kernel test-retest of ``stat`` (``kernel_us`` or ``kernel_us_min``): the median over
+    label passes of each kernel's time against the retest pass's, for kernels taking >= 1 % of
+    their model's kernel sum."""
+    by: dict[tuple[str, str], dict[str, float]] = {}
+    for k in ds.kernels():
+        v = getattr(k, stat)
+        if v is not None:
+            by.setdefault((k.fingerprint, k.kernel), {})[k.pass_id] = v
+    totals: dict[str, float] = {}
+    label: dict[tuple[str, str], float] = {}
+    again: dict[tuple[str, str], float] = {}
+    for key, per in by.items():
+        lv = [per[p] for p in passes if p in per]
+        if lv and retest in per:
+            label[key], again[key] = float(np.median(lv)), per[retest]
+            totals[key[0]] = totals.get(key[0], 0.0) + label[key]
+    keys = [k for k in label if label[k] > 0 and label[k] >= 0.01 * totals[k[0]]]
+    if not keys:
+        return None
+    st = ape_stats(np.array([label[k] for k in keys]), np.array([again[k] for k in keys]))
+    return {"n_kernels": len(keys), "n_models": len({k[0] for k in keys}), **st}
+
+
+__all__ = ["campaign_noise"]
