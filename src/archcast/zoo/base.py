@@ -8,6 +8,7 @@ the seed, never from Python's salted ``hash``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import zlib
 from abc import ABC, abstractmethod
@@ -70,11 +71,21 @@ class Family(ABC):
 
 FAMILIES: Registry[type[Family]] = Registry("model family")
 
+# one module per kind of network; importing one registers its families (and imports torch)
+BUILTIN_MODULES = ("cnn", "mobile", "nb201", "convnext", "vision_transformer", "ssm", "norm_act_cnn", "graph_nets",
+                   "grouped_cnn", "densenet", "ghostnet", "repvgg", "convmixer", "hybrid", "dense_prediction",
+                   "recurrent", "text_transformer", "nfnet")
+
+
+def load_builtin_families() -> None:
+    """Import the built-in family modules (``archcast.zoo.<name>``) so they register (idempotent).
+    A missing built-in module is an error, never a silently smaller zoo."""
+    for mod in BUILTIN_MODULES:
+        importlib.import_module(f"archcast.zoo.{mod}")
+
 
 def get_family(name: str) -> Family:
     """An instance of the family registered as ``name`` (error lists valid families)."""
-    from archcast.zoo import load_builtin_families
-
     load_builtin_families()
     return FAMILIES.get(name)()
 
@@ -87,7 +98,7 @@ def export_sample(sample: ZooSample, *, batch_size: int = 1, weight_free: bool =
     from archcast.frontends.onnx import strip_weights
     from archcast.frontends.torch import export_onnx_bytes
 
-    from archcast.train.loop import torch_threads
+    from archcast._torch import torch_threads
 
     fam = get_family(sample.family)
     # one thread: export is 3-4x slower with two threads when the other core is busy

@@ -161,5 +161,5 @@ class CappedCostFamily(CostTargetedFamily):
         return cls.cost(config)[1]
 
 
-__all__ = ["CappedCostFamily", "CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice", "conv_macs", "divisible",
-           "grid", "log_grid", "pick", "randint"]
+__all__ = ["CappedCostFamily", "CostTargetedFamily", "MAX_TRIES", "ReferenceFamily", "TOLERANCE", "choice",
+           "conv_macs", "divisible", "grid", "log_grid", "pick", "randint"]
