@@ -43,11 +43,11 @@ def test_run_resume_aggregate_and_write(synthetic, tmp_path):
     cache = tmp_path / "jobs.jsonl"
     logs: list[str] = []
     res = bench.run_latency_bench(cfg, cache, progress=False, log=logs.append)
-    n_jobs = 2 * 2 * (1 + 3)  # predictors x seeds x (in-family + 3 folds)
+    n_jobs = 2 * 2 * (1 + 3 + 2)  # predictors x seeds x (in-family + 3 family folds + 2 group folds)
     assert len(cache.read_text().splitlines()) == n_jobs
     again = bench.run_latency_bench(cfg, cache, progress=False, log=logs.append)
     assert "0 to run" in logs[-1] and len(cache.read_text().splitlines()) == n_jobs
-    for proto in ("in-family", "lofo"):
+    for proto in ("in-family", "lofo", "logo"):
         for p in ("flops-linear", "archcast"):
             s = res["protocols"][proto][p]["summary"]
             assert 0 <= s["mape"]["mean"] < 100 and s["mape"] == again["protocols"][proto][p]["summary"]["mape"]
@@ -56,6 +56,11 @@ def test_run_resume_aggregate_and_write(synthetic, tmp_path):
     assert iv["ensemble"].startswith("the 2 seeds") and 0 <= iv["nested"][0] <= 1
     assert "interval" not in res["protocols"]["lofo"]["flops-linear"]
     paths = bench.write_results(res, tmp_path / "out", "t")
-    assert [p.suffix for p in paths] == [".json", ".md", ".png", ".png"]
+    assert [p.suffix for p in paths] == [".json", ".md", ".png", ".png", ".png"]
     data = json.loads(paths[0].read_text())
-    assert data["n_models"] == 12 and "Leave-one-family-out" in paths[1].read_text()
+    text = paths[1].read_text()
+    assert data["n_models"] == 12 and "Leave-one-family-out" in text and "Leave-one-group-out" in text
+    # the graph group held out: its test models are exactly the two graph families
+    logo = [r for r in (json.loads(line) for line in cache.read_text().splitlines())
+            if r["protocol"] == "logo" and r["fold"] == "graph"]
+    assert logo and all(len(r["test"]) == 8 and r["n_train"] + r["n_val"] == 4 for r in logo)

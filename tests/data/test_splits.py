@@ -92,3 +92,20 @@ def test_split_budget():
         split_budget(3)
     with pytest.raises(InvalidInputError, match="val_frac"):
         split_budget(10, 1.0)
+
+
+def test_every_zoo_family_has_a_group_and_logo_holds_out_whole_groups():
+    from archcast.data.splits import FAMILY_GROUPS, GROUPS, family_groups, logo_split
+    from archcast.zoo import FAMILIES, load_builtin_families
+
+    load_builtin_families()
+    assert set(FAMILIES.names()) <= set(FAMILY_GROUPS) and set(FAMILY_GROUPS.values()) == set(GROUPS)
+    fam = np.array(["resnet"] * 20 + ["vit"] * 10 + ["bert"] * 8 + ["gcn"] * 6 + ["swin"] * 4)
+    tr, va, te = logo_split(fam, "vision-transformer", 0, 0.1)
+    assert sorted(set(fam[te].tolist())) == ["swin", "vit"] and len(te) == 14
+    assert not {"vit", "swin"} & (set(fam[tr].tolist()) | set(fam[va].tolist()))
+    assert len(tr) + len(va) + len(te) == len(fam) and len(va) >= 2
+    with pytest.raises(InvalidInputError, match="no group"):
+        family_groups(np.array(["mystery"]))
+    with pytest.raises(InvalidInputError, match="no models"):
+        logo_split(fam, "graph-free", 0, 0.1)

@@ -6,6 +6,9 @@ Protocols (docs/design.md §3):
   the pooled 80 % parts (10 % of them held out for validation), and scored per family on its 20 %.
 * ``lofo`` (leave-one-family-out): for each family, train on all other families (10 % of them for
   validation), test on every model of the held-out family ("unseen structure").
+* ``logo`` (leave-one-group-out): the same with groups of families (CNNs / vision Transformers and
+  hybrids / sequence models / graph models, :data:`archcast.data.splits.FAMILY_GROUPS`) held out
+  whole: the hardest split, a kind of network never seen.
 
 Per (protocol, predictor, seed, fold) one *job*; jobs run in ``jobs`` worker processes (one torch
 thread each) and every finished job is appended to a JSON-lines cache next to the results, so an
@@ -33,7 +36,13 @@ from archcast import metrics
 from archcast.bench import DEFAULT_LATENCY_PREDICTORS as DEFAULT_PREDICTORS
 from archcast.bench import LATENCY_PROTOCOLS as PROTOCOLS
 from archcast.bench.report import write_report
-from archcast.data.splits import cap_per_family, in_family_split, lofo_split
+from archcast.data.splits import (
+    cap_per_family,
+    family_groups,
+    in_family_split,
+    lofo_split,
+    logo_split,
+)
 from archcast.errors import InvalidInputError
 
 LEVEL = 0.9
@@ -86,6 +95,8 @@ def _load(dataset: str) -> dict[str, Any]:
 def _job_splits(job: dict[str, Any], families: np.ndarray, cfg: dict[str, Any]) -> tuple[np.ndarray, ...]:
     if job["protocol"] == "in-family":
         tr, va, te = in_family_split(families, job["seed"], cfg["test_frac"], cfg["val_frac"])
+    elif job["protocol"] == "logo":
+        tr, va, te = logo_split(families, job["fold"], job["seed"], cfg["val_frac"])
     else:
         tr, va, te = lofo_split(families, job["fold"], job["seed"], cfg["val_frac"])
     cap = cfg.get("train_cap")
@@ -137,7 +148,12 @@ def _job_key(job: dict[str, Any], fingerprint: str) -> str:
 def plan_jobs(cfg: LatencyBenchConfig, families: Sequence[str]) -> list[dict[str, Any]]:
     jobs = []
     for proto in cfg.protocols:
-        folds = ["all"] if proto == "in-family" else list(cfg.families or families)
+        if proto == "in-family":
+            folds = ["all"]
+        elif proto == "logo":
+            folds = sorted(set(family_groups(np.asarray(list(families))).tolist()))
+        else:
+            folds = list(cfg.families or families)
         for p in cfg.predictors:
             for seed in range(cfg.seeds):
                 for fold in folds:
@@ -258,7 +274,7 @@ def aggregate(cfg: LatencyBenchConfig, results: list[dict[str, Any]], d: dict[st
             fam_mape = {f: _mean_std([s["families"][f]["mape"] for s in per_seed if f in s["families"]])
                         for f in per_seed[0]["families"]}
             entry = {"summary": summary, "per_family_mape": fam_mape, "seeds": per_seed}
-            if proto == "lofo" and runs and "members" in runs[0] and (len(runs[0]["members"]) > 1 or cfg.seeds > 1):
+            if proto in ("lofo", "logo") and runs and "members" in runs[0] and (len(runs[0]["members"]) > 1 or cfg.seeds > 1):
                 entry["interval"] = interval_coverage(runs, y, fam, cfg.seeds)
             pr[p] = entry
         out["protocols"][proto] = pr
@@ -347,8 +363,10 @@ def markdown(result: dict[str, Any]) -> str:
              + (" Hyper-parameter overrides: " + json.dumps(cfg["predictor_kw"]) + "." if cfg.get("predictor_kw") else ""),
              ""]
     for proto, preds in result["protocols"].items():
-        title = ("In-family: random 80/20 inside every family, one model trained on all families' 80 %"
-                 if proto == "in-family" else "Leave-one-family-out: train on the other families, test on the held-out one")
+        title = {"in-family": "In-family: random 80/20 inside every family, one model trained on all families' 80 %",
+                 "lofo": "Leave-one-family-out: train on the other families, test on the held-out one",
+                 "logo": "Leave-one-group-out: train on the other groups of families (CNN / vision Transformer and "
+                         "hybrid / sequence / graph), test on every family of the held-out group"}[proto]
         lines += [f"## {title}", "",
                   "| predictor | MAPE | Acc(5%) | Acc(10%) | Kendall τ | worst family MAPE | fit s |",
                   "|---|---|---|---|---|---|---|"]

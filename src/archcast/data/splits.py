@@ -121,3 +121,41 @@ def split_budget(n: int, val_frac: float = 0.2, seed: int = 0, *, min_val: int =
                                 f"{min_val + min_train} ({min_val} held out for validation)")
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+# the groups of the leave-one-group-out protocol (issue 11): structure classes that share little
+FAMILY_GROUPS: dict[str, str] = {
+    **{f: "cnn" for f in ("alexnet", "bcn_cnn", "convmixer", "convnext", "convnext_large", "densenet", "efficientnet",
+                          "fpn_detector", "ghostnet", "googlenet", "linosc_cnn", "mnasnet", "mobilenetv2", "mobilenetv3",
+                          "nb201", "nfnet", "regnet", "repvgg", "resnet", "resnext", "shufflenet", "squeezenet",
+                          "unet", "vgg")},
+    **{f: "vision-transformer" for f in ("vit", "vit_large", "swin", "swin_large", "mlpmixer", "coatnet",
+                                         "efficientformer", "sequencer")},
+    **{f: "sequence" for f in ("bert", "gpt", "moe_gpt", "rnn", "mamba")},
+    **{f: "graph" for f in ("gcn", "graphsage")},
+}
+GROUPS = ("cnn", "vision-transformer", "sequence", "graph")
+
+
+def family_groups(families: np.ndarray, table: dict[str, str] | None = None) -> np.ndarray:
+    """The group of every entry of ``families`` (:data:`FAMILY_GROUPS` unless ``table``); a family
+    without a group is an error naming it."""
+    table = FAMILY_GROUPS if table is None else table
+    missing = sorted(set(np.asarray(families).tolist()) - set(table))
+    if missing:
+        raise InvalidInputError(f"families {missing} have no group for leave-one-group-out; known groups: "
+                                f"{', '.join(GROUPS)} (add them to archcast.data.splits.FAMILY_GROUPS)")
+    return np.array([table[f] for f in np.asarray(families).tolist()])
+
+
+def logo_split(families: np.ndarray, group: str, seed: int, val_frac: float,
+               table: dict[str, str] | None = None) -> Split:
+    """Leave-one-group-out: every model of a family in ``group`` is test; the other groups train, a
+    random ``val_frac`` of them (at least 2) validates (the hardest split: unseen kinds of network)."""
+    groups = family_groups(families, table)
+    if group not in set(groups.tolist()):
+        raise InvalidInputError(f"group {group!r} has no models here; present: {sorted(set(groups.tolist()))}")
+    rng = np.random.default_rng([seed, 13, int(hashlib.sha1(group.encode()).hexdigest()[:8], 16)])
+    rest = rng.permutation(np.flatnonzero(groups != group))
+    n_val = max(2, int(round(val_frac * len(rest))))
+    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.flatnonzero(groups == group)
