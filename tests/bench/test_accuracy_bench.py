@@ -5,7 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from archcast.bench.accuracy import AccuracyBenchConfig, run_accuracy_bench, write_results
+from archcast.bench.accuracy import (
+    AccuracyBenchConfig,
+    run_accuracy_bench,
+    write_results,
+)
 from archcast.data import DATASETS, CellDataset
 from archcast.errors import InvalidInputError
 from archcast.frontends.cells import nb201_graph, nb201_string

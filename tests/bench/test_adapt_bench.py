@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from archcast.frontends.onnx import load_onnx
 from archcast.bench import adapt as adapt_bench
+from archcast.frontends.onnx import load_onnx
 from archcast.predictors.latency.archcast import ArchcastLatency
 from archcast.zoo import export_sample, get_family
 
@@ -35,7 +35,8 @@ def test_adapt_bench_runs_every_method(monkeypatch, tmp_path):
                                       fine_tune_kw={"epochs": 2}, log=lambda s: None)
     assert res["budgets"] == [5]  # 50 > pool of 10: dropped
     methods = {r["method"] for r in res["rows"]}
-    assert methods == {"fine-tune", "fine-tune (random)", "scratch", "scratch (all pool)", "fine-tune (all pool)"}
+    assert methods == {"fine-tune", "fine-tune (k-center)", "fine-tune (random)", "scratch", "scratch (all pool)",
+                       "fine-tune (all pool)"}
     assert all(np.isfinite(r["mape"]) and r["seed"] == 0 for r in res["rows"])
     assert res["summary"]["scratch (all pool)@10"]["mape"]["std"] == 0.0  # one seed
     paths = adapt_bench.write(res, tmp_path, "a")
