@@ -141,3 +141,34 @@ def test_no_data_propagation_on_the_common_path(monkeypatch):
                         lambda m, **kw: calls.append(kw) or real(m, **kw))
     load_onnx(_model([helper.make_node("Relu", ["x"], ["y"])]))
     assert calls == [{"check_type": False, "strict_mode": False, "data_prop": False}]
+
+
+@pytest.mark.parametrize("action, message", [
+    ("segv", "crashed \\(SIGSEGV\\)"), ("hang", "did not finish in 1 s"), ("oom", "out of memory|crashed"),
+])
+def test_risky_graphs_are_inferred_in_a_guarded_child(monkeypatch, action, message):
+    """An Einsum graph goes through a forked child: a crash/hang/blow-up there is an archcast error."""
+    import os
+    import signal
+
+    def bad(model, label):
+        if action == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if action == "hang":
+            time.sleep(60)
+        return bytearray(S.INFER_EXTRA_BYTES * 4)
+
+    monkeypatch.setattr(S, "_infer_in_process", bad)
+    monkeypatch.setattr(S, "INFER_TIMEOUT_S", 1.0)
+    m = _model([helper.make_node("Einsum", ["x", "x"], ["y"], equation="ij,ij->i")], x=(2, 3))
+    with pytest.raises(InvalidInputError, match=message):
+        load_onnx(m)
+    assert S._risky(_model([helper.make_node("Relu", ["x"], ["y"])])) is None  # the common path stays in process
+
+
+def test_malformed_einsum_is_refused_before_native_inference():
+    m = _model([helper.make_node("Einsum", ["x", "x"], ["y"], equation="a...b...,c->")], x=(2, 3))
+    t0 = time.perf_counter()
+    with pytest.raises(InvalidInputError, match="Einsum equation 'a...b...,c->' is not valid"):
+        load_onnx(m)
+    assert time.perf_counter() - t0 < 1

@@ -26,6 +26,7 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import stat
 from pathlib import Path
@@ -252,10 +253,11 @@ def _fix_inputs(
         if dims is None or any(d <= 0 for d in dims):
             shown = "?" if dims is None else "(" + ", ".join(_dim_text(d) for d in vi.type.tensor_type.shape.dim) + ")"
             hint = ",".join(str(d) if d > 0 else _example_dim(i, len(dims)) for i, d in enumerate(dims or ()))
+            arg = vi.name if vi.name.isprintable() and " " not in vi.name and len(vi.name) <= 80 else "NAME"
             raise InvalidInputError(
-                f"{label}: input {vi.name!r} has a dynamic shape {shown}; pass its shape, e.g. "
-                f"--input-shape {vi.name}={hint or '1,3,224,224'} with your sizes (Python: "
-                f"input_shapes={{{vi.name!r}: ({(hint or '1,3,224,224').replace(',', ', ')})}})"
+                f"{label}: input {_short(ascii(vi.name), 80)} has a dynamic shape {_short(shown, 80)}; pass its "
+                f"shape, e.g. --input-shape {arg}={hint or '1,3,224,224'} with your sizes (Python: "
+                f"input_shapes={{{_short(repr(vi.name), 80)}: ({(hint or '1,3,224,224').replace(',', ', ')})}})"
             )
         if any(d > MAX_INPUT_DIM for d in dims):
             raise InvalidInputError(f"{label}: input {vi.name!r} declares shape {dims}, a dimension over 2^40")
@@ -399,12 +401,16 @@ def _evaluate_constants(model: onnx.ModelProto, known: dict[str, np.ndarray], op
 
 def _input_names(op_type: str, domain: str, opset: int, n: int) -> list[str]:
     """ONNX formal input names of an op (``data``, ``shape``...); ``input{i}`` when unknown."""
-    try:
-        formal = onnx.defs.get_schema(op_type, opset, domain).inputs
-    except Exception:  # noqa: BLE001 - SchemaError, or TypeError for an op type that is not valid text
-        formal = []
-    names = [f.name for f in formal]
+    names = _formal_names(op_type, domain, opset)
     return [names[min(i, len(names) - 1)] if names else f"input{i}" for i in range(n)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _formal_names(op_type: str, domain: str, opset: int) -> tuple[str, ...]:
+    try:
+        return tuple(f.name for f in onnx.defs.get_schema(op_type, opset, domain).inputs)
+    except Exception:  # noqa: BLE001 - SchemaError, or TypeError for an op type that is not valid text
+        return ()
 
 
 # ---------------------------------------------------------------------------- graph building

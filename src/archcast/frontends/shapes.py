@@ -62,7 +62,7 @@ from archcast.frontends.folding import FOLD_BUDGET, fold_node
 SHAPE_PATHS = ("onnx", "folded", "onnxruntime")
 META_KEY = "shape_path"
 MAX_FOLD_ROUNDS = 64
-RUNTIME_TIMEOUT_S = 15.0
+RUNTIME_TIMEOUT_S = 10.0
 RUNTIME_MEMORY_BYTES = 4 << 30  # address space of the onnxruntime child
 RUNTIME_TENSOR_BYTES = 2 << 30  # weights + inputs the child would have to allocate
 _WORKER = Path(__file__).with_name("_ort_worker.py")
@@ -87,13 +87,147 @@ class ShapeFacts:
 
 
 # ---------------------------------------------------------------------------- step 1
-def infer(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
-    """ONNX shape inference without data propagation; any onnx failure is an InvalidInputError."""
+#: Ops whose onnx shape-inference functions have hung or crashed the process on crafted input
+#: (Einsum with two ellipses in a term loops forever even without data propagation); graphs with
+#: them, with sub-graphs, or with an opset onnx does not know are inferred in a guarded child.
+RISKY_OPS = frozenset({"Einsum", "EyeLike", "Loop", "Scan", "If", "SequenceMap", "ConcatFromSequence",
+                       "SplitToSequence", "Optional"})
+INFER_TIMEOUT_S = 8.0
+INFER_EXTRA_BYTES = 2 << 30  # address space the guarded child may add to the parent's
+
+
+def _risky(model: onnx.ModelProto) -> str | None:
+    """Why ``model`` must be inferred in a guarded child, or None for the common in-process path."""
+    latest = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not 1 <= o.version <= latest:
+            return f"opset {o.version}"
+    for n in model.graph.node:
+        if n.op_type in RISKY_OPS and n.domain in ("", "ai.onnx"):
+            return n.op_type
+        if any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute):
+            return "a sub-graph"
+    return None
+
+
+def _infer_in_process(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=False)
     except Exception as e:  # noqa: BLE001 - onnx raises C++ errors as ValueError/IndexError/TypeError/RuntimeError
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise InvalidInputError(f"{label}: ONNX shape inference failed: {reason}") from None
+
+
+def _vm_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _infer_guarded(model: onnx.ModelProto, label: str, why: str) -> onnx.ModelProto:
+    """ONNX inference in a forked child (onnx is already imported: no start-up cost) with a time
+    and address-space limit; a crash, hang or blow-up becomes an :class:`InvalidInputError`."""
+    import resource
+    import select
+    import time
+
+    if not hasattr(os, "fork"):
+        return _infer_in_process(model, label)
+    limit = _vm_bytes() + INFER_EXTRA_BYTES
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 1
+        try:
+            os.close(r)
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            except (ValueError, OSError):
+                pass
+            try:
+                blob = b"K" + _infer_in_process(model, label).SerializeToString()
+            except InvalidInputError as e:
+                blob = b"E" + str(e).encode("utf-8", "replace")
+            except MemoryError:
+                blob = b"E" + f"{label}: ONNX shape inference ran out of memory".encode()
+            view = memoryview(struct.pack("<Q", len(blob)) + blob)
+            while view:
+                view = view[os.write(w, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + INFER_TIMEOUT_S
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([r], [], [], left)
+            if not ready:
+                continue
+            data = os.read(r, 1 << 20)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(r)
+        if timed_out:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        raise InvalidInputError(
+            f"{label}: ONNX shape inference did not finish in {INFER_TIMEOUT_S:.0f} s (graph with {why}); refused")
+    raw = b"".join(chunks)
+    if os.WIFSIGNALED(status) or len(raw) < 9:
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else f"status {status}"
+        raise InvalidInputError(f"{label}: ONNX shape inference crashed ({name}) on this graph (with {why}); refused")
+    blob = raw[8:8 + struct.unpack("<Q", raw[:8])[0]]
+    if blob[:1] == b"E":
+        raise InvalidInputError(blob[1:].decode("utf-8", "replace"))
+    out = onnx.ModelProto()
+    out.ParseFromString(blob[1:])
+    return out
+
+
+def infer(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """ONNX shape inference without data propagation; any onnx failure is an InvalidInputError.
+
+    In process for ordinary graphs; in a guarded child (:func:`_infer_guarded`) for graphs with an
+    op of :data:`RISKY_OPS`, a sub-graph, or an unknown opset.
+    """
+    _check_einsum(model, label)
+    why = _risky(model)
+    return _infer_in_process(model, label) if why is None else _infer_guarded(model, label, why)
+
+
+def _check_einsum(model: onnx.ModelProto, label: str) -> None:
+    """Refuse Einsum equations outside the ONNX grammar before any native code reads them."""
+    import re
+
+    term = r"(?:[A-Za-z]*(?:\.\.\.)?[A-Za-z]*)"
+    grammar = re.compile(rf"{term}(?:,{term})*(?:->{term})?")
+    for n in model.graph.node:
+        if n.op_type != "Einsum" or n.domain not in ("", "ai.onnx"):
+            continue
+        eq = next((a.s for a in n.attribute if a.name == "equation" and a.type == AttributeProto.STRING), None)
+        text = eq.decode("utf-8", "replace").replace(" ", "") if eq is not None else None
+        if text is None or len(text) > 512 or not grammar.fullmatch(text):
+            shown = "missing" if text is None else repr(text[:60])
+            raise InvalidInputError(
+                f"{label}: node {n.name or 'Einsum'!r}: Einsum equation {shown} is not valid (letters, at most one "
+                "'...' per term, one optional '->'; e.g. 'bij,bjk->bik')"
+            )
 
 
 def _dims(tp: onnx.TypeProto) -> tuple[int, ...] | None:
@@ -133,6 +267,9 @@ def _missing(model: onnx.ModelProto, facts: ShapeFacts) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- step 2
+UNREADABLE = object()  # a tensor attribute whose value folding must not guess
+
+
 def fold_attrs(node: onnx.NodeProto) -> dict[str, Any]:
     """Attributes for :func:`fold_node`: scalars, tuples, inline tensors as arrays (never external)."""
     from onnx import numpy_helper
@@ -147,7 +284,10 @@ def fold_attrs(node: onnx.NodeProto) -> dict[str, Any]:
             out[a.name] = tuple(int(v) for v in a.ints)
         elif a.type == AttributeProto.FLOATS:
             out[a.name] = tuple(float(v) for v in a.floats)
-        elif a.type == AttributeProto.TENSOR and a.t.data_location != TensorProto.EXTERNAL:
+        elif a.type == AttributeProto.TENSOR:
+            out[a.name] = UNREADABLE  # external, too big or undecodable: blocks folding of this op
+            if a.t.data_location == TensorProto.EXTERNAL:
+                continue
             try:
                 if int(np.prod([int(d) for d in a.t.dims], dtype=np.float64)) <= FOLD_BUDGET:
                     out[a.name] = numpy_helper.to_array(a.t)

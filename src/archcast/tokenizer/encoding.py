@@ -17,10 +17,11 @@ def sinusoid(x: np.ndarray | float, dim: int = 10, base: float = 10000.0) -> np.
     x = np.asarray(x, dtype=np.float64)
     half = dim // 2
     freqs = base ** (-np.arange(half, dtype=np.float64) / half)
-    ang = x[..., None] * freqs
-    out = np.empty(x.shape + (dim,), dtype=np.float32)
-    out[..., 0::2] = np.sin(ang)
-    out[..., 1::2] = np.cos(ang)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf in -> nan out, refused by the tokenizer
+        ang = x[..., None] * freqs
+        out = np.empty(x.shape + (dim,), dtype=np.float32)
+        out[..., 0::2] = np.sin(ang)
+        out[..., 1::2] = np.cos(ang)
     return out
 
 
