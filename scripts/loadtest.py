@@ -274,13 +274,8 @@ def fill_store(url: str, rows: int, graphs: int) -> dict[str, Any]:
         if batch:
             conn.execute(insert(MeasurementRow), batch)
     fill_s = time.perf_counter() - t0
-    if st.dialect == "postgresql":
-        with st._engine.connect() as conn:
-            conn.exec_driver_sql("COMMIT")
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
-    else:
-        with st._engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    with st._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")  # fresh planner statistics, as a long-lived store has
     st.close()
     return {"rows": n, "graphs": graphs, "platforms": len(plats), "fill_s": round(fill_s, 1),
             "platform_ids": [p.platform_id for p in plats]}
@@ -343,7 +338,8 @@ def phase_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- report
 def markdown(res: dict[str, Any]) -> str:
     lines = ["# archcast serve: load test", "",
-             f"Command: `{res['command']}` on {res['machine']['cpus']} CPUs (load average at start "
+             f"Command: `{'`, `'.join(res.get('commands') or [res['command']])}` on {res['machine']['cpus']} CPUs "
+             f"(load average at start "
              f"{res['machine']['load_avg_at_start']}), {res['date']}. Client and server share the machine.", ""]
 
     def row(name: str, s: dict[str, Any]) -> str:
@@ -406,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(res[name], indent=1), file=sys.stderr, flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
+        old = args.out / "serve_loadtest.json"
+        if old.exists() and args.phase != "all":  # one phase rerun: keep the others' results
+            prev = json.loads(old.read_text())
+            res = {**prev, **{k: v for k, v in res.items() if k in ("predict", "push", "store")},
+                   "commands": sorted(set(prev.get("commands", [prev.get("command")])) | {res["command"]})}
         (args.out / "serve_loadtest.json").write_text(json.dumps(res, indent=2) + "\n")
         (args.out / "serve_loadtest.md").write_text(markdown(res) + "\n")
         print(f"wrote {args.out / 'serve_loadtest.json'} and .md", file=sys.stderr)

@@ -34,7 +34,7 @@ def served(tmp_path_factory):
     """A TestClient over a fresh SQLite store, a write and a read token, and the example's bytes."""
     store = Store(tmp_path_factory.mktemp("serve") / "team.db")
     write, read = create_token(store, "agent", "write"), create_token(store, "viewer", "read")
-    with TestClient(create_app(ServeSettings(max_upload_mb=5, threads=2, measured_ttl_s=0), store=store)) as client:
+    with TestClient(create_app(ServeSettings(max_upload_mb=5, threads=2, measured_ttl_s=0, summary_ttl_s=0), store=store)) as client:
         yield client, store, {"write": write, "read": read}
 
 
@@ -280,3 +280,31 @@ def test_store_lookups_are_reused_for_the_ttl_and_forgotten_on_a_push(tmp_path):
                            "values": {"status": "ok", "latency_ms_median": 31.0}}]}
         assert client.post("/v1/measurements", json=body, headers=_hdr(write)).status_code == 201
         assert _upload(client, EXAMPLE.read_bytes()).json()["measured"]["latency_ms"] == pytest.approx(31.0)
+
+
+def test_store_counts_are_served_from_memory_and_refreshed_in_the_background():
+    import time as _time
+
+    from archcast.service.engine import PredictionEngine
+
+    class CountingStore:
+        calls = 0
+
+        def stats(self):
+            CountingStore.calls += 1
+            _time.sleep(0.05)
+            return {"calls": CountingStore.calls}
+
+    eng = PredictionEngine(CountingStore(), threads=1, summary_ttl_s=0.2)
+    try:
+        assert eng.summary() == {"calls": 1}  # the first call computes
+        assert eng.summary() == {"calls": 1} and CountingStore.calls == 1  # then memory
+        _time.sleep(0.25)
+        t0 = _time.perf_counter()
+        assert eng.summary() == {"calls": 1} and _time.perf_counter() - t0 < 0.04  # stale: served, refresh started
+        deadline = _time.monotonic() + 5
+        while eng.summary() != {"calls": 2} and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+        assert eng.summary() == {"calls": 2}
+    finally:
+        eng.close()

@@ -21,7 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings.from_env(host=args.host, port=args.port, db=args.db, read_access=args.read_access,
                                       max_upload_mb=args.max_upload_mb, processes=args.processes,
                                       threads=args.threads, cache_size=args.cache_size,
-                                      measured_ttl_s=args.measured_ttl)
+                                      measured_ttl_s=args.measured_ttl, summary_ttl_s=args.summary_ttl)
     if args.new_token or args.list_tokens or args.revoke_token:
         return _tokens(args, settings)
     import uvicorn
@@ -77,6 +77,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--threads", type=int, help="prediction threads per process (default: cores / processes)")
     s.add_argument("--cache-size", type=int, help="parsed graphs and predictions kept (default 256)")
     s.add_argument("--measured-ttl", type=float, help="seconds a store lookup is reused (default 1)")
+    s.add_argument("--summary-ttl", type=float, help="seconds the store's counts are reused (default 5)")
     s.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     s.add_argument("--access-log", action="store_true", help="log every request")
     t = s.add_mutually_exclusive_group()

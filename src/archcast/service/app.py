@@ -81,7 +81,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
     async def lifespan(_app: Any):
         st = store if store is not None else Store(settings.db)
         engine = PredictionEngine(st, threads=settings.prediction_threads, cache_size=settings.cache_size,
-                                  measured_ttl_s=settings.measured_ttl_s)
+                                  measured_ttl_s=settings.measured_ttl_s, summary_ttl_s=settings.summary_ttl_s)
         from archcast.service.checkpoints import DEFAULT_PLATFORM, available_platforms
 
         await engine.run(engine.start, [p for p in available_platforms() if p == DEFAULT_PLATFORM])
@@ -162,7 +162,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
     async def platforms(request: Request) -> dict[str, Any]:
         """Platforms with a latency predictor and/or measurements in the store."""
         _read(request)
-        return await state["engine"].run_io(_platforms, state["store"])
+        return await state["engine"].run_io(_platforms, state["store"], state["engine"].summary)
 
     @app.get("/v1/store", tags=["store"])
     async def store_summary(request: Request) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def create_app(settings: ServeSettings | None = None, *, store: Any = None) -> A
         from archcast.zoo.base import FAMILIES
         from archcast.zoo import load_builtin_families
 
-        stats = await state["engine"].run_io(state["store"].stats)
+        stats = dict(await state["engine"].run_io(state["engine"].summary))
         load_builtin_families()
         stats.pop("file_bytes", None)
         return {**stats, "zoo_families": sorted(FAMILIES.names())}
@@ -326,13 +326,13 @@ def _push_item(i: int, it: Any, who: str | None) -> dict[str, Any]:
             "source": "push"}
 
 
-def _platforms(store: Any) -> dict[str, Any]:
+def _platforms(store: Any, summary: Any) -> dict[str, Any]:
     import json
 
     from archcast.profile.platform import Platform
     from archcast.service.checkpoints import available_platforms
 
-    stats = store.stats()["per_platform"]
+    stats = summary()["per_platform"]
     out: dict[str, dict[str, Any]] = {}
     for p in store.platforms():
         s = stats.get(p.platform_id, {})

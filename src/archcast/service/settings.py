@@ -12,6 +12,7 @@ setting                        environment variable                   default
 ``threads`` (per process)      ``ARCHCAST_SERVE_THREADS``             cores / processes
 ``cache_size`` (graphs)        ``ARCHCAST_SERVE_CACHE``               ``256``
 ``measured_ttl_s``             ``ARCHCAST_SERVE_MEASURED_TTL``        ``1.0`` (store lookups kept)
+``summary_ttl_s``              ``ARCHCAST_SERVE_SUMMARY_TTL``         ``5.0`` (store counts kept)
 =============================  =====================================  ==========================
 
 Writes (``POST /v1/measurements``) always need a token with the ``write`` scope; reads need a
@@ -30,7 +31,8 @@ READ_ACCESS = ("open", "token")
 ENV = {"host": "ARCHCAST_SERVE_HOST", "port": "ARCHCAST_SERVE_PORT", "db": "ARCHCAST_DB",
        "read_access": "ARCHCAST_SERVE_READ", "max_upload_mb": "ARCHCAST_SERVE_MAX_UPLOAD_MB",
        "processes": "ARCHCAST_SERVE_PROCESSES", "threads": "ARCHCAST_SERVE_THREADS",
-       "cache_size": "ARCHCAST_SERVE_CACHE", "measured_ttl_s": "ARCHCAST_SERVE_MEASURED_TTL"}
+       "cache_size": "ARCHCAST_SERVE_CACHE", "measured_ttl_s": "ARCHCAST_SERVE_MEASURED_TTL",
+       "summary_ttl_s": "ARCHCAST_SERVE_SUMMARY_TTL"}
 
 
 def machine_cores() -> int:
@@ -54,6 +56,7 @@ class ServeSettings:
     threads: int = 0
     cache_size: int = 256
     measured_ttl_s: float = 1.0
+    summary_ttl_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.read_access not in READ_ACCESS:
@@ -65,8 +68,9 @@ class ServeSettings:
         for name in ("processes", "cache_size"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.measured_ttl_s < 0:
-            raise InvalidInputError(f"measured TTL must be >= 0 s; got {self.measured_ttl_s}")
+        for name in ("measured_ttl_s", "summary_ttl_s"):
+            if getattr(self, name) < 0:
+                raise InvalidInputError(f"{name} must be >= 0 s; got {getattr(self, name)}")
         if self.threads < 0:
             raise InvalidInputError(f"threads must be >= 0 (0: cores / processes); got {self.threads}")
 
@@ -88,7 +92,7 @@ class ServeSettings:
             raw = env.get(ENV[f.name])
             if raw not in (None, ""):
                 kind = {"port": int, "processes": int, "threads": int, "cache_size": int,
-                        "max_upload_mb": float, "measured_ttl_s": float}.get(f.name, str)
+                        "max_upload_mb": float, "measured_ttl_s": float, "summary_ttl_s": float}.get(f.name, str)
                 try:
                     values[f.name] = kind(raw)
                 except ValueError:

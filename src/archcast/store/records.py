@@ -107,5 +107,33 @@ def record_of(m: MeasurementRow, g: GraphRow, platform_name: str) -> Measurement
     )
 
 
-__all__ = ["RECORD_COLUMNS", "MeasurementRecord", "finite", "onnx_key", "parse_time", "record_of", "sample_key",
+_GRAPH_FIELDS = ("fingerprint", "family", "seed", "generator_version", "generator_config", "name", "n_nodes", "flops",
+                 "params", "memory_bytes")
+
+
+def record_columns() -> list[Any]:
+    """SQL columns labelled as the :class:`MeasurementRecord` fields (graph fields from ``graphs``,
+    ``platform_name`` from ``platforms``, the rest from ``measurements``): a query selecting them
+    builds records without ORM objects (several times faster for pages of rows)."""
+    from archcast.store.schema import PlatformRow
+
+    cols = []
+    for f in RECORD_COLUMNS:
+        if f == "platform_name":
+            cols.append(PlatformRow.__table__.c.name.label(f))
+        elif f in _GRAPH_FIELDS:
+            cols.append(GraphRow.__table__.c[f].label(f))
+        else:
+            cols.append(MeasurementRow.__table__.c[f].label(f))
+    return cols
+
+
+def record_of_row(row: Any) -> MeasurementRecord:
+    """A :class:`MeasurementRecord` from a row selected with :func:`record_columns`."""
+    d = dict(row._mapping)
+    d["is_current"] = bool(d["is_current"])
+    return MeasurementRecord(**d)
+
+
+__all__ = ["RECORD_COLUMNS", "MeasurementRecord", "record_columns", "record_of_row", "finite", "onnx_key", "parse_time", "record_of", "sample_key",
            "utcnow"]

@@ -132,6 +132,7 @@ class MeasurementRow(Base):
               sqlite_where=text("is_current = 1"), postgresql_where=text("is_current")),
         Index("ix_measurements_platform", "platform_id", "batch_size", "is_current"),
         Index("ix_measurements_graph", "graph_fingerprint"),
+        Index("ix_measurements_platform_current_id", "platform_id", "is_current", "id"),  # pages of a platform
         Index("uq_measurements_push_id", "push_id", unique=True),
     )
 

@@ -26,9 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from archcast.profile.measurement import Measurement
 from archcast.profile.platform import Platform
@@ -44,7 +44,8 @@ from archcast.store.records import (
     finite,
     onnx_key,
     parse_time,
-    record_of,
+    record_columns,
+    record_of_row,
     sample_key,
     utcnow,
 )
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
     from archcast.graph.ir import NetGraph
     from archcast.zoo.base import ZooSample
 
-_NO_BLOBS = (defer(GraphRow.ir_json), defer(GraphRow.onnx_zlib))  # records never need the IR or ONNX bytes
+_CURRENT = MeasurementRow.is_current == true()  # "= 1", the predicate of the partial unique index (not "IS 1")
 _WRITE_RETRIES = 5  # PostgreSQL: a concurrent writer can win the unique index; retry the transaction
 Result = Union[Measurement, str, BaseException]
 
@@ -338,7 +339,7 @@ class Store(TokenMethods):
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(key[:8], "big", signed=True)})
         s.execute(update(MeasurementRow)
                   .where(MeasurementRow.graph_fingerprint == fp, MeasurementRow.platform_id == pid,
-                         MeasurementRow.batch_size == batch_size, MeasurementRow.is_current.is_(True))
+                         MeasurementRow.batch_size == batch_size, _CURRENT)
                   .values(is_current=False))
         row = MeasurementRow(graph_fingerprint=fp, platform_id=pid, batch_size=int(batch_size), source=source,
                              is_current=True, push_id=push_id,
@@ -380,7 +381,7 @@ class Store(TokenMethods):
         """Whether (graph, platform, batch) has a current row (``ok`` only unless ``include_failed``)."""
         q = select(MeasurementRow.id).where(
             MeasurementRow.graph_fingerprint == fingerprint, MeasurementRow.platform_id == platform_id,
-            MeasurementRow.batch_size == int(batch_size), MeasurementRow.is_current.is_(True))
+            MeasurementRow.batch_size == int(batch_size), _CURRENT)
         if not include_failed:
             q = q.where(MeasurementRow.status == "ok")
         with self._tx("checking a measurement", write=False) as s:
@@ -389,16 +390,16 @@ class Store(TokenMethods):
     def current_measurement(self, fingerprint: str, platform_id: str, batch_size: int, *,
                             status: str | None = "ok") -> MeasurementRecord | None:
         """The current row of (graph, platform, batch), or None (only ``ok`` rows unless ``status=None``)."""
-        q = (select(MeasurementRow, GraphRow, PlatformRow.name).options(*_NO_BLOBS)
+        q = (select(*record_columns())
              .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
              .join(PlatformRow, MeasurementRow.platform_id == PlatformRow.platform_id)
              .where(MeasurementRow.graph_fingerprint == fingerprint, MeasurementRow.platform_id == platform_id,
-                    MeasurementRow.batch_size == int(batch_size), MeasurementRow.is_current.is_(True)))
+                    MeasurementRow.batch_size == int(batch_size), _CURRENT))
         if status is not None:
             q = q.where(MeasurementRow.status == status)
-        with self._tx("reading a measurement", write=False) as s:
-            row = s.execute(q.limit(1)).first()
-            return record_of(*row) if row is not None else None
+        with self._guard("reading a measurement"), self._engine.connect() as conn:
+            row = conn.execute(q.limit(1)).first()
+        return record_of_row(row) if row is not None else None
 
     def current_latency(self, fingerprint: str, platform_id: str, batch_size: int) -> dict[str, Any] | None:
         """The current ``ok`` row of (graph, platform, batch) as ``{"latency_ms" (median), "min_ms",
@@ -407,7 +408,7 @@ class Store(TokenMethods):
         m = MeasurementRow
         q = (select(m.latency_ms_median, m.latency_ms_min, m.measured_at, m.n_runs)
              .where(m.graph_fingerprint == fingerprint, m.platform_id == platform_id, m.batch_size == int(batch_size),
-                    m.is_current.is_(True), m.status == "ok").limit(1))
+                    _CURRENT, m.status == "ok").limit(1))
         with self._guard("reading a measurement"), self._engine.connect() as conn:
             row = conn.execute(q).first()
         if row is None or row[0] is None:
@@ -421,12 +422,12 @@ class Store(TokenMethods):
         q = (select(GraphRow.family, GraphRow.seed, GraphRow.generator_version, GraphRow.generator_config)
              .join(MeasurementRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
              .where(MeasurementRow.platform_id == platform_id, MeasurementRow.batch_size == int(batch_size),
-                    MeasurementRow.is_current.is_(True), GraphRow.seed.is_not(None)))
+                    _CURRENT, GraphRow.seed.is_not(None)))
         a = (select(SampleAliasRow.family, SampleAliasRow.seed, SampleAliasRow.generator_version,
                     SampleAliasRow.generator_config)
              .join(MeasurementRow, MeasurementRow.graph_fingerprint == SampleAliasRow.graph_fingerprint)
              .where(MeasurementRow.platform_id == platform_id, MeasurementRow.batch_size == int(batch_size),
-                    MeasurementRow.is_current.is_(True)))
+                    _CURRENT))
         if not include_failed:
             q = q.where(MeasurementRow.status == "ok")
             a = a.where(MeasurementRow.status == "ok")
@@ -445,7 +446,7 @@ class Store(TokenMethods):
         ``fingerprint``: one graph. Pages: ``limit`` rows with ``id > after_id`` (keyset, stable
         while rows are added); ``newest_first`` reverses the order (``after_id`` then means below).
         """
-        q = (select(MeasurementRow, GraphRow, PlatformRow.name).options(*_NO_BLOBS)
+        q = (select(*record_columns())
              .join(GraphRow, MeasurementRow.graph_fingerprint == GraphRow.fingerprint)
              .join(PlatformRow, MeasurementRow.platform_id == PlatformRow.platform_id)
              .order_by(MeasurementRow.id.desc() if newest_first else MeasurementRow.id))
@@ -460,13 +461,13 @@ class Store(TokenMethods):
         if limit is not None:
             q = q.limit(max(0, int(limit)))
         if current_only:
-            q = q.where(MeasurementRow.is_current.is_(True))
+            q = q.where(_CURRENT)
         if status is not None:
             q = q.where(MeasurementRow.status == status)
         if batch_size is not None:
             q = q.where(MeasurementRow.batch_size == int(batch_size))
-        with self._tx("listing measurements", write=False) as s:
-            return [record_of(m, g, pname) for m, g, pname in s.execute(q)]
+        with self._guard("listing measurements"), self._engine.connect() as conn:
+            return [record_of_row(r) for r in conn.execute(q)]
 
     def stats(self) -> dict[str, Any]:
         """Counts for ``archcast db stats``: graphs, platforms, rows, per platform and per family."""
@@ -474,7 +475,7 @@ class Store(TokenMethods):
             n_graphs = s.scalar(select(func.count()).select_from(GraphRow).where(GraphRow.ir_json.is_not(None)))
             n_stubs = s.scalar(select(func.count()).select_from(GraphRow).where(GraphRow.ir_json.is_(None)))
             n_rows = s.scalar(select(func.count()).select_from(MeasurementRow))
-            cur = MeasurementRow.is_current.is_(True)
+            cur = _CURRENT
             per_platform = s.execute(
                 select(PlatformRow.platform_id, PlatformRow.name, PlatformRow.device, MeasurementRow.status, func.count())
                 .join(MeasurementRow, MeasurementRow.platform_id == PlatformRow.platform_id)
