@@ -156,7 +156,7 @@ def _rand_attr(rng: random.Random, helper: Any, name: str):
     if kind == 0:
         return helper.make_attribute(name, rng.choice(_WEIRD_INTS))
     if kind == 1:
-        return helper.make_attribute(name, [rng.choice(_WEIRD_INTS) for _ in range(rng.randrange(0, 6))])
+        return helper.make_attribute(name, [rng.choice(_WEIRD_INTS) for _ in range(rng.randrange(1, 6))])
     if kind == 2:
         return helper.make_attribute(name, rng.choice([0.0, -1.0, 1e30, float("inf"), float("nan"), 0.5]))
     if kind == 3:

@@ -402,6 +402,8 @@ def _limits() -> None:  # runs in the child before exec
 
     resource.setrlimit(resource.RLIMIT_AS, (RUNTIME_MEMORY_BYTES, RUNTIME_MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cpu = int(RUNTIME_TIMEOUT_S * 3)  # orphaned children (a killed parent) still end
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     os.setsid()
 
 
