@@ -54,3 +54,63 @@ def test_cell_strings_go_to_the_cell_frontend(monkeypatch):
 def test_unreadable_sources(source, quoted):
     with pytest.raises(InvalidInputError, match=quoted.replace("|", r"\|").replace(".", r"\.")):
         load_graph(source)
+
+
+# ---------------------------------------------------------------------------- audit regressions
+@pytest.mark.parametrize("source", ["x" * 5000, "|" * 100_000, "|nor_conv_3x3~0|" * 400, "a\x00b.onnx", "a\x00|b"])
+def test_long_strings_and_nul_are_never_tried_as_paths(source):
+    with pytest.raises(InvalidInputError) as e:
+        load_graph(source)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 400
+
+
+def test_fifo_json_is_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "g.json")
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        load_graph(tmp_path / "g.json")
+
+
+def test_non_utf8_json_file(tmp_path):
+    (tmp_path / "g.json").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(InvalidInputError, match="not UTF-8"):
+        load_graph(tmp_path / "g.json")
+
+
+def test_module_without_example_input_says_what_to_pass():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidInputError, match="needs example_input="):
+        load_graph(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("shapes, match", [
+    (5, "input_shapes must be a mapping"), ([1, 3, 224, 224], "input_shapes must be a mapping"),
+    ({"input": "a,b"}, "must be integers"), ({"input": [1.5, 3, 224, 224]}, "must be integers"),
+    ({"input": [float("inf"), 3, 224, 224]}, "must be integers"), ({"input": [1, 3, 2 ** 41, 2]}, "over 2\\^40"),
+])
+def test_bad_input_shapes_are_named(shapes, match):
+    with pytest.raises(InvalidInputError, match=match):
+        load_graph(EXAMPLE, input_shapes=shapes)
+
+
+def test_bad_name_type():
+    with pytest.raises(InvalidInputError, match="name must be a string"):
+        load_graph(EXAMPLE, name=5)
+
+
+def test_dynamic_shape_hint_is_accepted_by_the_parser(tmp_path):
+    """The hint used to suggest 'input=1,3,?,?', which the parser rejects."""
+    import re
+
+    import onnx
+
+    m = onnx.load(str(EXAMPLE))
+    for d in m.graph.input[0].type.tensor_type.shape.dim[2:]:
+        d.dim_param = "H"
+    with pytest.raises(InvalidInputError) as e:
+        load_graph(m.SerializeToString())
+    hint = re.search(r"--input-shape (\S+)=(\S+)", str(e.value))
+    assert hint and "?" not in hint.group(2)
+    g = load_graph(m.SerializeToString(), input_shapes={hint.group(1): hint.group(2)})
+    assert g.inputs[hint.group(1)] == (1, 3, 224, 224)

@@ -38,6 +38,12 @@ _NB201_FORMAT = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
 _VALID_NB201 = ", ".join(NB201.ops)
 
 
+def _q(value: object, n: int = 80) -> str:
+    """``repr`` of a user value for messages, cut to ``n`` characters (cell strings can be huge)."""
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def _format_nb201(ops: Sequence[str]) -> str:
     """Six op names in string order -> canonical NB201 string."""
     return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
@@ -53,29 +59,29 @@ def _parse_nb201(arch: str) -> tuple[str, ...]:
     for node, part in enumerate(parts, start=1):
         if len(part) < 2 or not (part.startswith("|") and part.endswith("|")):
             raise InvalidInputError(
-                f"malformed NB201 arch {arch!r}: node group {part!r} must look like |op~0|op~1|; format: {_NB201_FORMAT}"
+                f"malformed NB201 arch {_q(arch)}: node group {_q(part)} must look like |op~0|op~1|; format: {_NB201_FORMAT}"
             )
         tokens += [(node, t) for t in part[1:-1].split("|")]
     if len(tokens) != 6 or len(parts) != 3:
         raise InvalidInputError(
-            f"NB201 arch {arch!r} has {len(tokens)} edges in {len(parts)} node groups; 6 edges in 3 groups (1+2+3) are needed: {_NB201_FORMAT}"
+            f"NB201 arch {_q(arch)} has {len(tokens)} edges in {len(parts)} node groups; 6 edges in 3 groups (1+2+3) are needed: {_NB201_FORMAT}"
         )
     sizes = tuple(len(p[1:-1].split("|")) for p in parts)
     if sizes != (1, 2, 3):
         raise InvalidInputError(
-            f"malformed NB201 arch {arch!r}: node groups hold {sizes} edges; node j reads j sources (1, 2, 3): {_NB201_FORMAT}"
+            f"malformed NB201 arch {_q(arch)}: node groups hold {sizes} edges; node j reads j sources (1, 2, 3): {_NB201_FORMAT}"
         )
     ops: list[str] = []
     seen = {1: 0, 2: 0, 3: 0}
     for node, tok in tokens:
         op, sep, idx = tok.rpartition("~")
         if not sep or not op or not (idx.isascii() and idx.isdigit()) or len(idx) > 3:
-            raise InvalidInputError(f"malformed NB201 edge {tok!r} in {arch!r}: expected op~source (e.g. nor_conv_3x3~0)")
+            raise InvalidInputError(f"malformed NB201 edge {_q(tok)} in {_q(arch)}: expected op~source (e.g. nor_conv_3x3~0)")
         if op not in NB201.ops:
-            raise InvalidInputError(f"unknown NB201 op {op!r} in {arch!r}; valid: {_VALID_NB201}")
+            raise InvalidInputError(f"unknown NB201 op {_q(op)} in {_q(arch)}; valid: {_VALID_NB201}")
         if int(idx) != seen[node]:
             raise InvalidInputError(
-                f"bad node index in NB201 edge {tok!r} of {arch!r}: node {node} must read sources 0..{node - 1} in order, expected ~{seen[node]}"
+                f"bad node index in NB201 edge {_q(tok)} of {_q(arch)}: node {node} must read sources 0..{node - 1} in order, expected ~{seen[node]}"
             )
         seen[node] += 1
         ops.append(op)
