@@ -254,3 +254,33 @@ def test_import_does_not_pull_torch_or_onnx():
     code = "import sys, archcast.tokenizer; print('torch' in sys.modules, 'onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_collate_refuses_batches_over_the_dense_budget(monkeypatch):
+    from archcast.tokenizer import network
+
+    tok = network.get_tokenizer("archcast-v1")
+    items = [tok.encode(chain(50)), tok.encode(chain(20))]
+    batch = network.collate(items)
+    np.testing.assert_array_equal(batch["adj"][0, :50, :50], items[0].dense_adjacency())
+    monkeypatch.setattr(network, "DENSE_BUDGET_BYTES", 4 * 2 * 50 * 50 - 1)
+    with pytest.raises(InvalidInputError, match="dense adjacency"):
+        network.collate(items)
+
+
+def test_edges_match_the_dense_adjacency():
+    from archcast.tokenizer import get_tokenizer
+
+    t = get_tokenizer("narformer-v2").encode(chain(30))
+    dense = np.zeros((30, 30), np.float32)
+    dense[t.edges[:, 0], t.edges[:, 1]] = dense[t.edges[:, 1], t.edges[:, 0]] = 1
+    np.testing.assert_array_equal(dense, t.adj)
+
+
+def test_bad_batch_size_meta_is_a_clean_error():
+    from archcast.tokenizer import get_tokenizer
+
+    g = chain(3)
+    g.meta["batch_size"] = "x"
+    with pytest.raises(InvalidInputError, match="batch_size must be a positive integer"):
+        get_tokenizer("archcast-v1").encode(g)
