@@ -238,3 +238,20 @@ def test_v2_datasheet_ablation_from_the_files_alone(tmp_path, fake_platform):
     assert by[("cpu_ms_min", False, "all", True)] == pytest.approx(0.2, rel=1e-3)
     assert by[("cpu_ms_min", True, "all", True)] < 1e-4  # the files keep 5 significant digits
     assert "busy machine" in text and "no canary normalisation" in text and "| **as built** |" in text
+
+
+def test_cli_profile_passes_retest_and_export_v2(tmp_path, capsys):
+    from archcast.cli import main as cli_main
+
+    db, camp, out = str(tmp_path / "c.db"), str(tmp_path / "camp"), str(tmp_path / "ds")
+    base = ["profile", "--db", db, "--campaign", camp, "--workers", "0", "--no-progress"]
+    assert cli_main([*base, "--family", NAME, "--count", "2", "--passes", "2", "--no-kernels", "--min-runs", "3",
+                     "--min-time", "0"]) == 0
+    assert "collected 2 models" in capsys.readouterr().out
+    assert cli_main([*base, "--retest", "1"]) == 0
+    assert cli_main(["dataset", "export", "--db", db, "--platform", "ort-cpu-1t", "--campaign", camp, "--out", out,
+                     "--no-progress"]) == 0
+    assert "2 models in 1 families" in capsys.readouterr().out
+    assert cli_main(["dataset", "datasheet", out, "--note", "a test machine"]) == 0
+    assert cli_main(["profile", "--db", db, "--family", NAME, "--count", "1", "--passes", "2"]) == 2
+    assert "--campaign DIR" in capsys.readouterr().err
