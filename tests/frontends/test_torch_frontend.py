@@ -59,3 +59,17 @@ def test_bad_example_input():
         load_torch(Residual(), [[1, 2]])
     with pytest.raises(InvalidInputError, match="int"):
         load_torch(3, torch.randn(1))  # type: ignore[arg-type]
+
+
+def test_a_forward_that_fails_is_an_archcast_error():
+    import torch
+
+    from archcast.errors import InvalidInputError
+    from archcast.frontends.torch import load_torch
+
+    class Bad(torch.nn.Module):
+        def forward(self, x):
+            return x @ torch.ones(3, 3)  # shape mismatch for a (1, 2) input
+
+    with pytest.raises(InvalidInputError, match="cannot export Bad to ONNX.*RuntimeError"):
+        load_torch(Bad(), torch.ones(1, 2))

@@ -46,9 +46,11 @@ def export_onnx_bytes(module: torch.nn.Module, example_input: Any, *, opset: int
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(module, args, buf, opset_version=opset, dynamo=False, input_names=names,
                               do_constant_folding=True)
-    except torch.onnx.errors.OnnxExporterError as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InvalidInputError(f"cannot export {type(module).__name__} to ONNX (opset {opset}): {reason}") from None
+    except Exception as e:  # noqa: BLE001 - the user's forward() or the exporter failed: say which and why
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise InvalidInputError(
+            f"cannot export {type(module).__name__} to ONNX (opset {opset}): {type(e).__name__}: {reason}"
+        ) from None
     finally:
         module.train(was_training)
     return buf.getvalue()
