@@ -157,7 +157,115 @@ class SelfAttention(nn.Module):
         return y.sum(dim=-1, keepdim=True) + y.mean(dim=1, keepdim=True)
 
 
+class CyclicShift(nn.Module):
+    """Swin's shifted windows: ``torch.roll`` by a fixed shift (Slice/Concat at computed offsets)."""
+
+    def __init__(self, c: int = 16) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.roll(x, shifts=(-2, -2), dims=(2, 3)))
+
+
+class GridAttention(nn.Module):
+    """MaxViT grid partition: tokens strided over the whole image (computed grid)."""
+
+    def __init__(self, c: int = 16, g: int = 2) -> None:
+        super().__init__()
+        self.g, self.fc = g, nn.Linear(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = self.g
+        t = x.view(b, c, g, h // g, g, w // g).permute(0, 3, 5, 2, 4, 1).reshape(-1, g * g, c)
+        t = torch.softmax(t @ t.transpose(1, 2), -1) @ self.fc(t)
+        return t.view(b, h // g, w // g, g, g, c).permute(0, 5, 3, 1, 4, 2).reshape(b, c, h, w)
+
+
+class PixelShuffleHead(nn.Module):
+    """Super-resolution head: conv to r^2 channels then PixelShuffle (DepthToSpace)."""
+
+    def __init__(self, c: int = 8, r: int = 2) -> None:
+        super().__init__()
+        self.conv, self.ps = nn.Conv2d(c, 3 * r * r, 3, padding=1), nn.PixelShuffle(r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ps(self.conv(x))
+
+
+class SqueezeExcite(nn.Module):
+    """MobileNetV3/EfficientNet SE block with HardSwish, gating by a computed mean."""
+
+    def __init__(self, c: int = 16) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        return F.hardswish(x * torch.sigmoid(self.fc2(F.relu(self.fc1(s)))))
+
+
+class PosEmbedding(nn.Module):
+    """DETR/ViT-style sinusoidal positions from ``torch.arange`` over the sequence length."""
+
+    def __init__(self, d: int = 16) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, d = x.shape[1], x.shape[2]
+        pos = torch.arange(n, dtype=torch.float32).unsqueeze(1)
+        freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+        pe = torch.cat([torch.sin(pos * freq), torch.cos(pos * freq)], dim=1)
+        return self.fc(x + pe)
+
+
+class EncoderLayer(nn.Module):
+    """A whole nn.TransformerEncoderLayer (ViT/BERT block)."""
+
+    def __init__(self, d: int = 32) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d, 4, 64, dropout=0.0, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class EinsumMixer(nn.Module):
+    """Attention written with ``torch.einsum`` (many research codebases)."""
+
+    def __init__(self, d: int = 16) -> None:
+        super().__init__()
+        self.q, self.k = nn.Linear(d, d), nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.einsum("bnd,bmd->bnm", self.q(x), self.k(x)).softmax(-1)
+        return torch.einsum("bnm,bmd->bnd", a, x)
+
+
+class GRUHead(nn.Module):
+    """A bidirectional GRU over feature-map columns (text recognition heads)."""
+
+    def __init__(self, c: int = 8) -> None:
+        super().__init__()
+        self.gru = nn.GRU(c * 4, 16, bidirectional=True, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        y, _ = self.gru(x.permute(0, 3, 1, 2).reshape(b, w, c * h))
+        return y
+
+
 CORPUS: dict[str, tuple[type[nn.Module], tuple[int, ...]]] = {
+    "cyclic_shift": (CyclicShift, (1, 16, 8, 8)),
+    "grid_attention": (GridAttention, (1, 16, 8, 8)),
+    "pixel_shuffle": (PixelShuffleHead, (1, 8, 8, 8)),
+    "squeeze_excite": (SqueezeExcite, (1, 16, 8, 8)),
+    "pos_embedding": (PosEmbedding, (1, 10, 16)),
+    "encoder_layer": (EncoderLayer, (1, 10, 32)),
+    "einsum_mixer": (EinsumMixer, (1, 10, 16)),
+    "gru_head": (GRUHead, (1, 8, 4, 12)),
     "window_attention": (WindowAttention, (1, 16, 8, 8)),
     "channel_shuffle": (ChannelShuffle, (1, 16, 8, 8)),
     "weight_standardisation": (lambda: WSConv(8, 16, 3, padding=1), (1, 8, 8, 8)),  # type: ignore[dict-item]

@@ -32,6 +32,14 @@ EXPECTED_PATH = {
     "upsampling_decoder": ("folded", "folded"),
     "patch_merging": ("onnx", "folded"),
     "self_attention": ("folded", "folded"),
+    "cyclic_shift": ("onnx", "onnx"),
+    "grid_attention": ("onnx", "folded"),
+    "pixel_shuffle": ("onnx", "onnx"),
+    "squeeze_excite": ("onnx", "onnx"),
+    "pos_embedding": ("onnx", "folded"),
+    "encoder_layer": ("folded", "folded"),
+    "einsum_mixer": ("onnx", "onnx"),
+    "gru_head": ("folded", "folded"),
 }
 _CACHE: dict[tuple[str, bool], bytes] = {}
 
@@ -54,15 +62,16 @@ def test_corpus_model_loads(name, dynamic):
 
 
 def test_static_and_dynamic_exports_agree_on_compute():
-    """Dynamic exports add shape arithmetic nodes (a few scalar FLOPs), never different compute."""
+    """Dynamic exports add shape arithmetic (and compute positional tables in-graph), never different
+    heavy compute."""
     for name, (_, shape) in CORPUS.items():
         a = load_onnx(_bytes(name, False))
         b = load_onnx(_bytes(name, True), input_shapes={"x": shape})
-        heavy = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM")
+        heavy = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "Einsum")
         fa = sum(n.flops for n in a.nodes if n.op_type in heavy)
         fb = sum(n.flops for n in b.nodes if n.op_type in heavy)
         assert fa == fb > 0, name
-        assert 0 <= b.flops - a.flops <= 16, name
+        assert 0 <= b.flops - a.flops <= 0.05 * a.flops, name
 
 
 def test_lstm_mixer_flops_match_hand_count():
