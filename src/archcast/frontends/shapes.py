@@ -4,7 +4,7 @@
 stored as ``NetGraph.meta["shape_path"]`` by the ONNX frontend):
 
 1. ``"onnx"``: ONNX shape inference, **without** data propagation. Most exported graphs need
-   nothing more; this is the only step on the common path (ResNet-50: ~15 ms, in process).
+   nothing more; this is the only step on the common path (in process).
 2. ``"folded"``: archcast's own budgeted folding of shape sub-graphs, alternated with shape
    inference: a ``Shape``/``Size`` of a value whose shape is now static becomes a constant, then
    every op of :data:`archcast.frontends.folding.FOLDERS` whose inputs are all constant is
@@ -20,24 +20,32 @@ stored as ``NetGraph.meta["shape_path"]`` by the ONNX frontend):
    has a wall-clock limit and an address-space limit: a crash, a hang or a blow-up becomes an
    :class:`~archcast.errors.InvalidInputError`, never a dead or stuck archcast.
 
-Why these and not others (measured on this code base's corpus, onnx 1.23.2, onnxruntime 1.32):
+Why these and not others. Evidence: the 18 dynamic-axes exports of the test corpus
+(``tests/frontends/corpus.py``) with their input shapes fixed, onnx 1.23.2, onnxruntime 1.32:
 
-* onnx's data propagation (``infer_shapes(data_prop=True)``, what archcast used before) follows
-  only part of the shape arithmetic exporters emit, and on crafted files it segfaults, aborts or
-  never returns in native code (an ``EyeLike``→``Einsum`` graph, a ``Clamp`` graph, a 99-byte
-  ``Einsum`` graph), which no ``try`` can catch in process. Step 2 covers the same ground in
-  Python with a budget, so data propagation is not used at all.
-* onnx's ``ReferenceEvaluator`` (used before for constant-only ops) costs ~1 ms per node to set up,
-  materialises whatever an op asks for before any size check, and resolved a ``ConstantOfShape``
-  value stored as external data against the working directory (a file leak). The numpy folders
-  check output sizes first and never open a file.
-* onnxsim/onnxslim are extra native dependencies that themselves run onnxruntime in process;
-  onnxruntime's basic-level optimizer folds ``Shape`` only when its own inference already knows
-  the shape. Neither recovers more than step 3, which is needed anyway as the general fallback;
-  both would put native code on the common path.
+* onnx's data propagation (``infer_shapes(data_prop=True)``, what archcast used before) made all
+  shapes static for 9 of 18; on crafted files it segfaults, aborts or never returns in native
+  code (an ``EyeLike``→``Einsum`` graph, a ``Clamp`` graph, a 99-byte ``Einsum`` graph), which no
+  ``try`` can catch in process. It is not used at all any more.
+* onnxruntime's basic-level optimizer (then ONNX inference on its optimized model) got 18 of 18,
+  as does archcast's folding (step 2). The optimizer rewrites the graph (fuses, renames) and runs
+  native code in process on an untrusted file; the folding keeps every node, runs in Python with
+  a size budget, and costs milliseconds. onnxruntime is kept for step 3, in a child process.
+* onnx's ``ReferenceEvaluator`` (used before for constant-only ops) costs ~0.2 ms per node to set
+  up, materialises whatever an op asks for before any size check (``Range 0..2^26``), and resolved
+  a ``ConstantOfShape`` value stored as external data against the working directory (a file
+  leak). The numpy folders check output sizes first and never open a file.
+* onnxsim/onnxslim: extra native dependencies that run onnxruntime in process; nothing they add
+  over steps 2-3 for shapes.
+* ONNX inference itself is native code too: with an ``Einsum`` whose term holds two ellipses it
+  never returns even without data propagation. Einsum equations are checked against the ONNX
+  grammar first, and graphs with ops of :data:`RISKY_OPS`, sub-graphs or an unknown opset are
+  inferred in a forked child with a time and memory limit (onnx is already imported: a fork costs
+  tens of milliseconds); ordinary graphs are inferred in process (ResNet-50, weight-free: ~13 ms
+  for the whole load; with weights 0.13 s, mostly reading the 100 MB file).
 * Step 3 costs a process start (~0.2 s: numpy + onnxruntime, onnx is not imported in the child)
-  plus one run on random data; a 2,000-node graph takes well under 3 s. It is taken only when
-  steps 1-2 leave a value unknown.
+  plus one run on random data; a 2,000-node graph takes ~0.5 s. It is taken only when steps 1-2
+  leave a value unknown (data-dependent shapes: ``NonZero``, ``Unique``...).
 """
 
 from __future__ import annotations
