@@ -41,6 +41,8 @@ from archcast.errors import InvalidInputError
 from archcast.frontends.external_data import ExternalData
 from archcast.frontends.folding import fold_node
 from archcast.frontends.shapes import META_KEY, fold_attrs, recover_shapes
+from archcast.frontends.tensors import DATA_FIELDS as _DATA_FIELDS
+from archcast.frontends.tensors import has_data
 from archcast.graph.ir import NetGraph, Node
 from archcast.graph.ops import ABSENT, ACTIVATION, CONFIG, PARAM, OpContext, numel, op_cost, spec_for
 
@@ -49,7 +51,6 @@ OnnxSource = Union[str, Path, bytes, bytearray, onnx.ModelProto]
 _FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
 _INT_TYPES = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
               TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
-_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
 _MAX_CONFIG_ELEMS = 16  # integer settings up to this size become attributes
 _MAX_EVAL_ELEMS = 4096  # constant sub-graphs are evaluated only on tensors up to this size
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit on one message
@@ -155,13 +156,6 @@ def _itemsize(elem_type: int) -> int:
         return int(onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize) or 4
     except (KeyError, TypeError, ValueError):
         return 4
-
-
-def has_data(t: TensorProto) -> bool:
-    """The tensor carries its values inline (an external or weight-free tensor does not)."""
-    if t.data_location == TensorProto.EXTERNAL:
-        return False
-    return numel(t.dims) == 0 or any(len(getattr(t, f)) for f in _DATA_FIELDS)
 
 
 _has_data = has_data

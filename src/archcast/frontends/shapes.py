@@ -66,6 +66,7 @@ from onnx import AttributeProto, TensorProto, helper
 
 from archcast.errors import InvalidInputError
 from archcast.frontends.folding import FOLD_BUDGET, fold_node
+from archcast.frontends.tensors import has_data
 
 SHAPE_PATHS = ("onnx", "folded", "onnxruntime")
 META_KEY = "shape_path"
@@ -352,8 +353,6 @@ def _runtime_model(work: onnx.ModelProto, label: str, facts: ShapeFacts,
                    inputs: Mapping[str, tuple[int, ...]]) -> tuple[bytes, dict[str, list[int]], list[str]]:
     """The model the child runs: weight-free initializers turned into graph inputs, subgraph-free
     external references cleared. Refuses a shape-setting input without data and oversized runs."""
-    from archcast.frontends.onnx import has_data  # the frontend owns the tensor helpers
-
     m = onnx.ModelProto()
     m.CopyFrom(work)
     g = m.graph
