@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -88,7 +87,7 @@ def server(tmp_path_factory):
     yield url, db, token
     proc.terminate()
     try:
-        proc.wait(20)
+        proc.wait(3)  # a graceful stop takes ~2 s; a lingering keep-alive must not hold the suite
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()

@@ -13,7 +13,6 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing as mp
-import os
-import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import numpy as np
@@ -182,67 +178,7 @@ def test_locked_database_is_reported(tmp_path):
     assert Store(db).add_platform(PLATFORM) == PLATFORM.platform_id
 
 
-# ---------------------------------------------------------------------------- concurrent writers
-def _writer(db: str, indices: list[int], repeats: int, tag: str) -> None:
-    store = Store(db)
-    for r in range(repeats):
-        for i in indices:
-            fp = store.add_graph(tiny_graph(i))
-            store.record(fp, PLATFORM, measurement(1.0 + r + i / 1000))
-    store.close()
-
-
-def _endless_writer(db: str, start: int) -> None:
-    store = Store(db)
-    i = start
-    while True:
-        fp = store.add_graph(tiny_graph(i))
-        store.record(fp, PLATFORM, measurement(1.0))
-        store.record(fp, PLATFORM, measurement(2.0))  # two rows per graph: one current, one history
-        i += 1
-
-
-def test_concurrent_writers_and_a_killed_writer(tmp_path):
-    db = tmp_path / "c.db"
-    Store(db).add_platform(PLATFORM)
-    ctx = mp.get_context("spawn")
-    a = ctx.Process(target=_writer, args=(str(db), list(range(0, 20)), 2, "a"))
-    b = ctx.Process(target=_writer, args=(str(db), list(range(10, 30)), 2, "b"))  # overlaps a on 10..19
-    c = ctx.Process(target=_endless_writer, args=(str(db), 1000))
-    for p in (a, b, c):
-        p.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # kill c once it has written something, mid-run
-        try:
-            n_c = sum(1 for (g, _, _) in current_counts(db) if g in {tiny_graph(i).fingerprint() for i in range(1000, 1010)})
-        except sqlite3.OperationalError:
-            n_c = 0
-        if n_c >= 3:
-            break
-        time.sleep(0.05)
-    os.kill(c.pid, signal.SIGKILL)
-    for p in (a, b, c):
-        p.join(60)
-    assert a.exitcode == 0 and b.exitcode == 0 and c.exitcode == -signal.SIGKILL
-
-    store = Store(db)  # still opens
-    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    counts = current_counts(db)
-    assert set(counts.values()) == {1}  # exactly one current row per (graph, platform, batch)
-    rows = store.measurements(current_only=False)
-    per_graph: dict[str, int] = {}
-    for r in rows:
-        per_graph[r.fingerprint] = per_graph.get(r.fingerprint, 0) + 1
-    for i in range(30):  # nothing lost: every write of a and b is there
-        expected = 2 * (2 if 10 <= i < 20 else 1)
-        assert per_graph[tiny_graph(i).fingerprint()] == expected, i
-    killed = [fp for fp in per_graph if fp not in {tiny_graph(i).fingerprint() for i in range(30)}]
-    assert len(killed) >= 3
-    assert all(per_graph[fp] in (1, 2) for fp in killed)
-    # a fresh write after the crash still works
-    fp = store.add_graph(tiny_graph(5000))
-    store.record(fp, PLATFORM, measurement(1.0))
-    assert store.has_measurement(fp, PLATFORM.platform_id, 1)
+# concurrent writers and a killed writer: tests/store/test_concurrency.py (8 writers, SQLite and PostgreSQL)
 
 
 # ---------------------------------------------------------------------------- NNLQP exchange

@@ -3,7 +3,6 @@ issue-9 audit: a read never creates a database, a missing driver or a damaged fi
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from archcast.graph.ir import NetGraph, Node
-from archcast.profile import Measurement, Platform
+from archcast.profile import Platform
 from archcast.store import Store, StoreCorruptError, StoreError, StoreInputError
 from archcast.store.store import PUSHABLE_COLUMNS
 
@@ -108,13 +107,29 @@ def test_a_read_on_a_missing_store_says_so_and_creates_nothing(tmp_path):
     assert not (tmp_path / "no").exists()
 
 
-def test_cli_reads_on_a_missing_store_fail_fast_in_one_line(tmp_path):
+def _cli(args: list[str], capsys) -> tuple[int, str]:
+    from archcast.cli import main
+
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_cli_reads_on_a_missing_store_fail_fast_in_one_line(tmp_path, capsys, monkeypatch):
+    import time
+
+    import archcast.frontends
+
     example = Path(__file__).resolve().parents[2] / "src" / "archcast" / "examples" / "resnet18.onnx"
+    loaded = []
+    monkeypatch.setattr(archcast.frontends, "load_graph", lambda *a, **k: loaded.append(a))  # predict must stop first
     for args in (["db", "stats", "--db", str(tmp_path / "no/such/x.db")],
                  ["db", "export", "--format", "csv", "--out", str(tmp_path / "o.csv"), "--db", str(tmp_path / "m.db")],
                  ["predict", str(example), "--db", str(tmp_path / "missing.db")]):
-        r = subprocess.run([sys.executable, "-m", "archcast.cli", *args], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        t0 = time.perf_counter()
+        code, err = _cli(args, capsys)
+        assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1, err
+        assert time.perf_counter() - t0 < 5
+    assert loaded == []  # the model was never read: the missing store failed first
     assert not (tmp_path / "no").exists() and not (tmp_path / "m.db").exists() and not (tmp_path / "missing.db").exists()
 
 
@@ -156,7 +171,7 @@ def _leaf_pages(data: bytes, tmp: Path, table: str) -> list[int]:
 
 
 @pytest.mark.parametrize("table", ["graphs", "measurements", "ix_measurements_graph"])
-def test_garbage_in_the_middle_of_the_file_is_reported(tmp_path, filled_store, table):
+def test_garbage_in_the_middle_of_the_file_is_reported(tmp_path, filled_store, table, capsys):
     """2 KB of garbage over a page that holds data (garbage in unused space damages nothing and
     cannot be told apart: SQLite keeps no page checksums)."""
     pages = _leaf_pages(filled_store, tmp_path, table)
@@ -169,6 +184,5 @@ def test_garbage_in_the_middle_of_the_file_is_reported(tmp_path, filled_store, t
     with pytest.raises(StoreCorruptError, match="damaged|not a readable"):
         Store(db, create=False)
     assert db.read_bytes() == bytes(data)  # left untouched
-    r = subprocess.run([sys.executable, "-m", "archcast.cli", "db", "stats", "--db", str(db)], capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 2 and "damaged" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    code, err = _cli(["db", "stats", "--db", str(db)], capsys)
+    assert code == 2 and "damaged" in err and len(err.strip().splitlines()) == 1, err

@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"reads {settings.read_access}); API docs at /docs", file=sys.stderr)
     uvicorn.run("archcast.service.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.processes if settings.processes > 1 else None, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log, timeout_graceful_shutdown=5)
     return 0
 
 
