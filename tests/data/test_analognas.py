@@ -1,6 +1,5 @@
 import os
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -16,12 +15,10 @@ NO_PATH = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 @pytest.fixture(scope="module")
 def nb201():
     _parsed.cache_clear()
-    t = time.perf_counter()
     ds = load_analognas()
-    assert time.perf_counter() - t < 3.0  # parse + iso keys; graphs are built lazily
-    t = time.perf_counter()
+    before = _parsed.cache_info().misses
     load_analognas("qat_accuracy")
-    assert time.perf_counter() - t < 0.1  # parsed once per process
+    assert _parsed.cache_info().misses == before  # the pickle is parsed once per process, not per label
     return ds
 
 

@@ -59,7 +59,7 @@ def test_checkpoint_from_other_tokenizer_version_is_refused(fitted, tmp_path):
 
 
 def test_missing_or_corrupt_checkpoint(tmp_path):
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(CheckpointError, match="config.json.* does not exist"):
         TransformerPredictor.load(tmp_path)
 
 
