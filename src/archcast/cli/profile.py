@@ -128,7 +128,7 @@ def register(subparsers: Any) -> None:
     c.add_argument("--campaign", help="the campaign directory (settings, ONNX cache, kernel tables); resumable")
     c.add_argument("--retest", type=int, metavar="N", help="a retest pass over N random models of --campaign")
     c.add_argument("--no-kernels", action="store_true", help="no kernel profiles or optimised graphs")
-    c.add_argument("--canary-every", type=int, default=40, help="models per worker between canary checkpoints")
+    c.add_argument("--canary-every", type=int, default=10, help="models per worker between canary checkpoints")
     c.add_argument("--drift-threshold", type=float, default=0.05,
                    help="canary change across a window that re-measures the window")
     c.add_argument("--disagree-threshold", type=float, default=0.05,

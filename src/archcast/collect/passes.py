@@ -73,7 +73,7 @@ class Protocol:
     canaries: tuple[str, ...] = CANARY_NAMES
     canary_kw: dict[str, Any] = field(default_factory=lambda: {
         "min_runs": 20, "min_time_s": 0.15, "warmup_runs": 5, "warmup_s": 0.05})
-    canary_every: int = 40  # models per worker between two canary checkpoints
+    canary_every: int = 10  # models per worker between two canary checkpoints (40 could not follow the pilot's machine)
     drift_threshold: float = 0.05  # |index change| across a window that triggers its re-measure
     max_remeasures: int = 1  # drift re-measures per (model, pass)
     label_stat: str = "cpu_ms_min"  # per-pass statistic the label is the median of
