@@ -38,6 +38,7 @@ FAMILIES = ("random_bytes", "truncation", "bitflip", "onnx_mutation", "random_gr
 MY_LAYERS = ("archcast/graph/", "archcast/frontends/", "archcast/tokenizer/", "archcast/errors.py")
 
 _SEEDS: list[bytes] | None = None
+BIG_JSON_NODES = (1000, 30000)  # node counts of the big graph-JSON mutations (the short run uses fewer)
 _TMP = Path(tempfile.gettempdir()) / f"archcast-fuzz-{os.getpid()}"
 
 
@@ -415,7 +416,7 @@ def _graph_json(rng: random.Random) -> str:
             base["nodes"][0]["attrs"] = rng.choice([[1, 2], {"group": float("inf")}, {"kernel_shape": [2**62] * 3},
                                                     {"group": 0}, {"k": [[[[[1]]]]]}, "x"])
         elif r == 6:
-            n = rng.choice([1000, 30000])
+            n = rng.choice(BIG_JSON_NODES)
             base["nodes"] = [{"name": f"n{i}", "op_type": "Relu", "output_shapes": [[1, 8]]} for i in range(n)]
             base["edges"] = [[i + 1, i] for i in range(n - 1)]
         else:
