@@ -20,6 +20,7 @@ import hashlib
 import heapq
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Union
 
@@ -136,6 +137,14 @@ MAX_COUNT = 1 << 80  # flops/params/bytes: far beyond any real network, still ex
 MAX_ATTR_DEPTH = 4
 
 
+def np_bool_types() -> tuple[type, ...]:
+    """numpy's bool type when numpy is loaded (the IR does not import numpy itself)."""
+    import sys
+
+    np = sys.modules.get("numpy")
+    return (np.bool_,) if np is not None else ()
+
+
 def _kind(v: Any) -> str:
     text = repr(v)
     return f"{type(v).__name__} {text[:60] + '...' if len(text) > 60 else text}"
@@ -148,7 +157,7 @@ def _no_extra(d: dict, allowed: tuple[str, ...], where: str) -> None:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np_bool_types()))
 
 
 def _checked_count(v: Any, where: str) -> int:
@@ -271,8 +280,9 @@ class NetGraph:
                             f"{where}: node {i} ({node.name!r}, {node.op_type}) has output shape {s} with a negative or unknown dimension"
                         )
             for k in ("flops", "params", "memory_bytes"):
-                if getattr(node, k) < 0:
-                    raise GraphValidationError(f"{where}: node {i} ({node.name!r}) has {k}={getattr(node, k)} < 0")
+                v = getattr(node, k)
+                if not _is_int(v) or v < 0:
+                    raise GraphValidationError(f"{where}: node {i} ({node.name!r}) has {k}={v!r}; a count >= 0 is needed")
         order = self._kahn()
         if len(order) != n:
             stuck = sorted(set(range(n)) - set(order))
