@@ -188,3 +188,19 @@ def test_tokenizer_never_overflows_on_huge_attributes():
             assert np.isfinite(t.tokens).all()
         except InvalidInputError as e:
             assert "non-finite" in str(e)
+
+
+def test_names_that_are_not_utf8_are_a_clean_error():
+    """Regression (fuzz, bit flips): protobuf hands invalid UTF-8 names back as bytes or raises."""
+    m = _model([helper.make_node("Relu", ["x"], ["r"], name="abc"), helper.make_node("Relu", ["r"], ["y"])])
+    data = m.SerializeToString().replace(b"abc", b"\xe3\x28\xa1")
+    _one_line_error(data, "not UTF-8 text")
+
+
+def test_shape_attributes_of_the_wrong_type_do_not_break_folding():
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["y"])]
+    nodes[0].attribute.append(helper.make_attribute("start", [1, 2]))
+    try:
+        load_graph(_model(nodes, x=(2, 3)))
+    except ArchcastError as e:
+        assert "\n" not in str(e)

@@ -98,9 +98,28 @@ def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str, ExternalData]:
         raise InvalidInputError(f"{label} has no operators (not an ONNX model, or an empty graph)")
     if not model.opset_import:
         raise InvalidInputError(f"{label} has no opset_import (truncated or not an ONNX model)")
+    _check_text(model, label)
     ext = ExternalData(base, label)
     ext.check_all(_all_tensors(model.graph))
     return model, label, default, ext
+
+
+def _check_text(model: onnx.ModelProto, label: str) -> None:
+    """Every name archcast reads is UTF-8 text (a bit flip can leave bytes that protobuf hands back
+    as ``bytes`` or refuses to decode)."""
+    g = model.graph
+    try:
+        names = [g.name, model.producer_name]
+        for n in g.node:
+            names += [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]
+        for coll in (g.input, g.output, g.value_info, g.initializer):
+            names += [x.name for x in coll]
+        names += [st.values.name for st in g.sparse_initializer]
+        names += [o.domain for o in model.opset_import]
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{label} holds a name that is not UTF-8 text (a corrupted file)") from None
+    if not all(isinstance(x, str) for x in names):
+        raise InvalidInputError(f"{label} holds a name that is not UTF-8 text (a corrupted file)")
 
 
 def _short(text: str, n: int = 120) -> str:

@@ -51,6 +51,7 @@ Why these and not others. Evidence: the 18 dynamic-axes exports of the test corp
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import struct
@@ -298,7 +299,7 @@ def fold_attrs(node: onnx.NodeProto) -> dict[str, Any]:
             if a.t.data_location == TensorProto.EXTERNAL:
                 continue
             try:
-                if int(np.prod([int(d) for d in a.t.dims], dtype=np.float64)) <= FOLD_BUDGET:
+                if math.prod(int(d) for d in a.t.dims) <= FOLD_BUDGET and all(d >= 0 for d in a.t.dims):
                     out[a.name] = numpy_helper.to_array(a.t)
             except Exception:  # noqa: BLE001 - an undecodable tensor attribute just blocks folding
                 pass
@@ -326,12 +327,13 @@ def _fold_round(work: onnx.ModelProto, facts: ShapeFacts, known: dict[str, np.nd
             s = facts.shape.get(present[0])
             if _static(s):
                 dims = tuple(s)  # type: ignore[arg-type]
+                at = fold_attrs(n)
+                start, end = at.get("start", 0), at.get("end")
                 if n.op_type == "Size":
-                    outs = [np.array(int(np.prod(dims, dtype=np.float64)) if dims else 1, dtype=np.int64)]
-                else:
-                    at = fold_attrs(n)
-                    start, end = int(at.get("start", 0)), at.get("end")
-                    outs = [np.array(dims[start:None if end is None else int(end)], dtype=np.int64)]
+                    size = math.prod(dims)
+                    outs = [np.array(size, dtype=np.int64)] if size < 2 ** 62 else None
+                elif isinstance(start, int) and (end is None or isinstance(end, int)):
+                    outs = [np.array(dims[start:end], dtype=np.int64)]
         elif present and all(x in known for x in present):
             outs = fold_node(n.op_type, [known[x] if x else None for x in n.input], fold_attrs(n), opset, len(n.output))
         if outs is None or len(outs) != len(n.output):
@@ -366,7 +368,7 @@ def _runtime_model(work: onnx.ModelProto, label: str, facts: ShapeFacts,
     keep = []
     for t in g.initializer:
         dims = [int(d) for d in t.dims]
-        size = int(np.prod(dims, dtype=np.float64)) if dims else 1
+        size = math.prod(dims)
         total += size * 8
         if has_data(t):
             keep.append(t)
@@ -380,7 +382,7 @@ def _runtime_model(work: onnx.ModelProto, label: str, facts: ShapeFacts,
         g.input.append(vi)
         feeds[t.name] = dims
     for name, dims in inputs.items():
-        total += int(np.prod(dims, dtype=np.float64)) * 8
+        total += math.prod(dims) * 8
     if total > RUNTIME_TENSOR_BYTES:
         raise InvalidInputError(
             f"{label}: shapes are not static and running the graph to recover them would need "
