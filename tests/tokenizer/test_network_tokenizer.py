@@ -284,3 +284,13 @@ def test_bad_batch_size_meta_is_a_clean_error():
     g.meta["batch_size"] = "x"
     with pytest.raises(InvalidInputError, match="batch_size must be a positive integer"):
         get_tokenizer("archcast-v1").encode(g)
+
+
+def test_batching_dense_adjacency_checks_the_budget_first(monkeypatch):
+    from archcast.tokenizer import batching, network
+
+    g = chain(40)
+    assert batching.dense_adjacency(g).sum() == 2 * 39
+    monkeypatch.setattr(network, "DENSE_BUDGET_BYTES", 1000)
+    with pytest.raises(InvalidInputError, match="dense adjacency"):
+        batching.dense_adjacency(chain(41))
