@@ -306,3 +306,18 @@ def test_store_counts_are_served_from_memory_and_refreshed_in_the_background():
         assert eng.summary() == {"calls": 2}
     finally:
         eng.close()
+
+
+def test_a_streamed_body_past_the_limit_is_cut_off_with_413(served):
+    client, _, _ = served
+
+    def chunks():  # a multipart upload without Content-Length: the limit is enforced while reading
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.onnx"\r\n\r\n'
+        for _ in range(12):
+            yield b"\x08" * (1 << 20)
+        yield b"\r\n--b--\r\n"
+
+    r = client.post("/v1/predict", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413 and "upload limit is 5.0 MB" in r.json()["detail"]
+    r = client.get("/v1/measurements", params={"platform": "no-such-platform"})
+    assert r.status_code == 422 and "no platform 'no-such-platform'" in r.json()["detail"]

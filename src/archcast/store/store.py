@@ -276,8 +276,8 @@ class Store(TokenMethods):
             return ids[0]
         valid = ", ".join(f"{r.platform_id} ({r.name})" for r in rows) or "(none: the store is empty)"
         if not ids:
-            raise StoreError(f"database {self.location} has no platform {ref!r}; valid: {valid}")
-        raise StoreError(f"platform name {ref!r} is ambiguous in {self.location}; use an id: {valid}")
+            raise StoreInputError(f"database {self.location} has no platform {ref!r}; valid: {valid}")
+        raise StoreInputError(f"platform name {ref!r} is ambiguous in {self.location}; use an id: {valid}")
 
     def graph(self, fingerprint: str) -> "NetGraph":
         """The stored :class:`NetGraph` of ``fingerprint``."""
