@@ -321,3 +321,20 @@ def test_a_streamed_body_past_the_limit_is_cut_off_with_413(served):
     assert r.status_code == 413 and "upload limit is 5.0 MB" in r.json()["detail"]
     r = client.get("/v1/measurements", params={"platform": "no-such-platform"})
     assert r.status_code == 422 and "no platform 'no-such-platform'" in r.json()["detail"]
+
+
+def test_settings_from_flags_over_environment_over_defaults():
+    from archcast.errors import InvalidInputError
+    from archcast.service.settings import ServeSettings
+
+    env = {"ARCHCAST_SERVE_PORT": "9001", "ARCHCAST_SERVE_READ": "token", "ARCHCAST_DB": "postgresql://u@h/db",
+           "ARCHCAST_SERVE_MAX_UPLOAD_MB": "10"}
+    s = ServeSettings.from_env(env, port=9002, host=None)
+    assert (s.host, s.port, s.read_access, s.db, s.max_upload_bytes) == ("127.0.0.1", 9002, "token",
+                                                                          "postgresql://u@h/db", 10 << 20)
+    assert ServeSettings.from_env(s.to_env()) == s  # what worker processes read back
+    assert ServeSettings(processes=2, threads=0).prediction_threads >= 1
+    with pytest.raises(InvalidInputError, match="ARCHCAST_SERVE_PORT='x' is not a valid int"):
+        ServeSettings.from_env({"ARCHCAST_SERVE_PORT": "x"})
+    with pytest.raises(InvalidInputError, match="read access 'all'.*open, token"):
+        ServeSettings(read_access="all")
