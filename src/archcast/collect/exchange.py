@@ -1,6 +1,6 @@
 """Moving measurements in and out of a :class:`~archcast.store.Store`: NNLQP data sets and tables.
 
-NNLQP export (design.md §3) writes ``gt.txt`` (``GraphID OnnxPath BatchSize Latency_ms ModelType
+NNLQP export (docs/design.md §3) writes ``gt.txt`` (``GraphID OnnxPath BatchSize Latency_ms ModelType
 PlatformId``) with the *median* latency, next to weight-free ONNX files under
 ``onnx/<ModelType>/<fingerprint>_bs<batch>.onnx``. Zoo graphs are regenerated from their generator
 config (the store keeps no ONNX for them) and checked against the stored fingerprint; other graphs
@@ -135,7 +135,7 @@ def export_nnlqp(store: "Store", out_dir: str | Path, platform_id: str | None = 
             files[key] = rel
         nnlqp.append(NnlqpRecord(graph_ids[r.fingerprint], out / files[key], r.batch_size, float(r.latency_ms_median),
                                  (r.family or "unknown").replace(" ", "_"), nnlqp_platform_int(r.platform_id)))
-    from archcast import __version__
+    from archcast._version import __version__
 
     manifest = {
         "archcast_version": __version__,
