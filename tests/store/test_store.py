@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 
+from archcast.collect.exchange import export_nnlqp, export_table, import_nnlqp
 from archcast.data.nnlqp import read_nnlqp, write_nnlqp
 from archcast.errors import ArchcastError
 from archcast.graph.ir import NetGraph, Node
@@ -135,14 +136,14 @@ def test_filters_and_csv_export(store_url, tmp_path):
     store.record(fp, other, measurement(9.0))
     assert len(store.measurements(family="fam-a")) == 2 and len(store.measurements(platform="other-cpu")) == 1
     assert len(store.measurements(platform=PLATFORM)) == 3
-    path = store.export_table(tmp_path / "out" / "m.csv", "csv")
+    path = export_table(store, tmp_path / "out" / "m.csv", "csv")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {"fingerprint", "latency_ms_median", "platform_id", "flops", "n_nodes"} <= set(rows[0])
     assert sorted(float(r["latency_ms_median"]) for r in rows) == pytest.approx([1.0, 2.0, 3.0, 9.0])
     assert rows[0]["family"] == "fam-a" and json.loads(rows[0]["generator_config"]) == {"i": 0}
     with pytest.raises(ArchcastError, match="csv, parquet"):
-        store.export_table(tmp_path / "m.xlsx", "xlsx")
+        export_table(store, tmp_path / "m.xlsx", "xlsx")
 
 
 def test_parquet_export(tmp_path):
@@ -150,7 +151,7 @@ def test_parquet_export(tmp_path):
     store = Store(tmp_path / "a.db")
     fp = store.add_graph(tiny_graph(0))
     store.record(fp, PLATFORM, measurement(1.5))
-    table = pq.read_table(store.export_table(tmp_path / "m.parquet", "parquet"))
+    table = pq.read_table(export_table(store, tmp_path / "m.parquet", "parquet"))
     assert table.num_rows == 1 and table.column("latency_ms_median").to_pylist() == [pytest.approx(1.5)]
 
 
@@ -201,7 +202,7 @@ def _zoo_store(tmp_path: Path) -> tuple[Store, list[str]]:
 
 def test_nnlqp_export_import_round_trip(tmp_path):
     store, fps = _zoo_store(tmp_path)
-    gt = store.export_nnlqp(tmp_path / "nnlqp", PLATFORM.platform_id)
+    gt = export_nnlqp(store, tmp_path / "nnlqp", PLATFORM.platform_id)
     recs = read_nnlqp(gt.parent)
     assert len(recs) == 2 and {r.model_type for r in recs} == {TinyStoreFamily.name}
     assert sorted(r.latency_ms for r in recs) == pytest.approx([0.5, 1.5])
@@ -210,7 +211,7 @@ def test_nnlqp_export_import_round_trip(tmp_path):
         assert model.graph.initializer and not any(t.raw_data or t.float_data for t in model.graph.initializer)
 
     dst = Store(tmp_path / "dst.db")
-    counts = dst.import_nnlqp(gt.parent, PLATFORM.name)
+    counts = import_nnlqp(dst, gt.parent, PLATFORM.name)
     assert counts == {"records": 2, "graphs": 2, "measurements_added": 2, "unchanged": 0}
     a = {(r.fingerprint, r.platform_id, r.family, r.seed, r.generator_config, r.latency_ms_median)
          for r in store.measurements(status="ok")}
@@ -218,13 +219,13 @@ def test_nnlqp_export_import_round_trip(tmp_path):
          for r in dst.measurements()}
     assert a == b and {r.source for r in dst.measurements()} == {"nnlqp"}
     assert dst.platforms() == [PLATFORM]
-    assert dst.import_nnlqp(gt.parent, PLATFORM.name)["unchanged"] == 2  # re-import changes nothing
+    assert import_nnlqp(dst, gt.parent, PLATFORM.name)["unchanged"] == 2  # re-import changes nothing
     assert len(dst.measurements(current_only=False)) == 2
 
 
 def test_nnlqp_import_of_a_foreign_data_set_keeps_its_onnx(tmp_path):
     store, _ = _zoo_store(tmp_path)
-    gt = store.export_nnlqp(tmp_path / "nnlqp")
+    gt = export_nnlqp(store, tmp_path / "nnlqp")
     foreign = tmp_path / "foreign"
     recs = read_nnlqp(gt.parent)
     for r in recs:  # same files, another platform id, no archcast manifest
@@ -233,11 +234,11 @@ def test_nnlqp_import_of_a_foreign_data_set_keeps_its_onnx(tmp_path):
         r.onnx_path, r.platform_id, r.model_type = foreign / "m" / r.onnx_path.name, 7, "resnet18"
     write_nnlqp(foreign, recs)
     dst = Store(tmp_path / "dst.db")
-    assert dst.import_nnlqp(foreign, "phone")["measurements_added"] == 2
+    assert import_nnlqp(dst, foreign, "phone")["measurements_added"] == 2
     (p,) = dst.platforms()
     assert p.backend == "imported" and p.name == "phone" and "7" in p.device
     assert {r.family for r in dst.measurements()} == {"resnet18"}
-    gt2 = dst.export_nnlqp(tmp_path / "again")  # no generator config: exported from the stored ONNX
+    gt2 = export_nnlqp(dst, tmp_path / "again")  # no generator config: exported from the stored ONNX
     assert sorted(r.latency_ms for r in read_nnlqp(gt2.parent)) == pytest.approx([0.5, 1.5])
 
 
@@ -246,7 +247,7 @@ def test_nnlqp_export_refuses_a_graph_it_cannot_reproduce(tmp_path):
     fp = store.add_graph(tiny_graph(0), ZooSample(TinyStoreFamily.name, 0, {"channels": 2, "depth": 1}, "0"))
     store.record(fp, PLATFORM, measurement(1.0))
     with pytest.raises(StoreError, match="version 0"):
-        store.export_nnlqp(tmp_path / "out")
+        export_nnlqp(store, tmp_path / "out")
     empty = Store(tmp_path / "empty.db")
     with pytest.raises(StoreError, match="no current ok measurement"):
-        empty.export_nnlqp(tmp_path / "out2")
+        export_nnlqp(empty, tmp_path / "out2")

@@ -36,17 +36,22 @@ def cmd_db_export(args: argparse.Namespace) -> int:
 
     store = Store(args.db, create=False)
     if args.format == "nnlqp":
-        gt = store.export_nnlqp(args.out, args.platform, progress=not args.no_progress)
+        from archcast.collect.exchange import export_nnlqp
+
+        gt = export_nnlqp(store, args.out, args.platform, progress=not args.no_progress)
         print(f"wrote {gt}")
     else:
-        path = store.export_table(args.out, args.format, platform=args.platform, current_only=not args.history)
+        from archcast.collect.exchange import export_table
+
+        path = export_table(store, args.out, args.format, platform=args.platform, current_only=not args.history)
         print(f"wrote {path}")
     return 0
 
 def cmd_db_import_nnlqp(args: argparse.Namespace) -> int:
+    from archcast.collect.exchange import import_nnlqp
     from archcast.store import Store
 
-    counts = Store(args.db).import_nnlqp(args.dir, args.platform)
+    counts = import_nnlqp(Store(args.db), args.dir, args.platform)
     print(f"read {counts['records']} records ({counts['graphs']} graphs): {counts['measurements_added']} "
           f"measurements added, {counts['unchanged']} already stored")
     return 0

@@ -1,4 +1,5 @@
-"""Moving measurements in and out of a :class:`~archcast.store.Store`: NNLQP data sets and tables.
+"""Moving measurements in and out of a :class:`~archcast.store.Store`: NNLQP data sets and tables
+(above both the store and the data-set readers it connects).
 
 NNLQP export (docs/design.md §3) writes ``gt.txt`` (``GraphID OnnxPath BatchSize Latency_ms ModelType
 PlatformId``) with the *median* latency, next to weight-free ONNX files under

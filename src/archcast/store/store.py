@@ -37,7 +37,6 @@ from archcast.store.connect import guard, make_engine, quick_check
 from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError
 from archcast.store.location import DB_FILE, DIALECTS, ENV_VAR, default_url, to_url
 from archcast.store.pushes import PUSHABLE_COLUMNS, prepare_push
-from archcast.store.tokens import TokenMethods
 from archcast.store.records import (
     RECORD_COLUMNS,
     MeasurementRecord,
@@ -57,6 +56,7 @@ from archcast.store.schema import (
     PlatformRow,
     SampleAliasRow,
 )
+from archcast.store.tokens import TokenMethods
 
 if TYPE_CHECKING:
     from archcast.graph.ir import NetGraph
@@ -571,27 +571,6 @@ class Store(TokenMethods):
             if prov and prov.get(k) is not None:
                 values[k] = int(prov[k]) if k == "seed" else str(prov[k])
         return values
-
-    # ------------------------------------------------------------------ exchange (see archcast.store.exchange)
-    def export_table(self, path: str | Path, format: str = "csv", *, platform: str | None = None,
-                     current_only: bool = True) -> Path:
-        """Write measurements (joined with graph + platform) as CSV or Parquet. Returns the path."""
-        from archcast.store.exchange import export_table
-
-        return export_table(self, path, format, platform=platform, current_only=current_only)
-
-    def export_nnlqp(self, out_dir: str | Path, platform_id: str | None = None, *, progress: bool = False) -> Path:
-        """Write an NNLQP data set (gt.txt + weight-free ONNX) of the current ok measurements."""
-        from archcast.store.exchange import export_nnlqp
-
-        return export_nnlqp(self, out_dir, platform_id, progress=progress)
-
-    def import_nnlqp(self, root: str | Path, platform_name: str) -> dict[str, int]:
-        """Read an NNLQP data set into the store; returns counts (see ``exchange.import_nnlqp``)."""
-        from archcast.store.exchange import import_nnlqp
-
-        return import_nnlqp(self, root, platform_name)
-
 
 __all__ = ["DB_FILE", "ENV_VAR", "PUSHABLE_COLUMNS", "RECORD_COLUMNS", "MeasurementRecord", "Store", "default_url",
            "onnx_key", "sample_key"]
