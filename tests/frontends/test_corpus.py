@@ -17,7 +17,7 @@ from archcast.frontends.onnx import load_onnx
 from archcast.graph.summary import format_summary
 
 torch = pytest.importorskip("torch")
-from corpus import CORPUS, dynamic_axes, export  # noqa: E402
+from corpus import CORPUS, export  # noqa: E402
 
 # Shape path each corpus entry takes (static export, dynamic-axes export). "folded": ONNX inference
 # alone leaves a value unknown and archcast's folding of the shape sub-graph recovers it.

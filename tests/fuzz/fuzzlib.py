@@ -192,7 +192,6 @@ _ATTR_NAMES = ["kernel_shape", "strides", "pads", "dilations", "group", "axis", 
 
 def _onnx_mutation(rng: random.Random) -> bytes:
     import onnx
-    from onnx import TensorProto
 
     m = onnx.load_model_from_string(rng.choice(_seed_models()))
     g = m.graph
@@ -495,7 +494,6 @@ def _layer_of(tb: traceback.StackSummary) -> tuple[str, str]:
 
 
 def _call(family: str, value: Any) -> Any:
-    from archcast.errors import ArchcastError  # noqa: F401 - imported lazily by the runner
     from archcast.frontends import load_graph
     from archcast.graph import NetGraph
 

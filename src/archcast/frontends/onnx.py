@@ -177,7 +177,6 @@ def _itemsize(elem_type: int) -> int:
         return 4
 
 
-_has_data = has_data
 
 
 def tensor_value(t: TensorProto, ext: ExternalData, label: str, limit: int = _MAX_EVAL_ELEMS) -> np.ndarray | None:
