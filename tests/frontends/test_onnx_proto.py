@@ -77,3 +77,20 @@ def test_tensor_to_array_refuses_bad_tensors():
 def test_parse_model_refuses_garbage():
     with pytest.raises(InvalidInputError, match="not a valid ONNX model"):
         onnx_proto.parse_model(b"\xff\xff\xff\xff garbage")
+
+
+def test_builders_match_onnx_helpers():
+    import onnx
+    from onnx import helper, numpy_helper
+
+    for a in (np.arange(6, dtype=np.int64).reshape(2, 3), np.linspace(0, 1, 4, dtype=np.float32), np.array(True)):
+        assert onnx_proto.from_array(a, "t") == numpy_helper.from_array(a, "t")
+    value = numpy_helper.from_array(np.arange(3, dtype=np.int64), "y")
+    assert onnx_proto.make_node("Constant", [], ["y"], name="c", value=value) == helper.make_node(
+        "Constant", [], ["y"], name="c", value=value)
+    assert onnx_proto.make_node("Foo", ["a"], ["b"], axes=[0, 2], alpha=0.5, mode="x", keep=1) == helper.make_node(
+        "Foo", ["a"], ["b"], axes=[0, 2], alpha=0.5, mode="x", keep=1)
+    assert onnx_proto.schema_inputs("Conv", 17) == ("X", "W", "B")
+    assert onnx_proto.opset_version() == onnx.defs.onnx_opset_version()
+    with pytest.raises(InvalidInputError, match="unsupported value"):
+        onnx_proto.make_node("Foo", [], ["b"], bad={"x": 1})

@@ -101,6 +101,59 @@ def infer_shapes(model: Any, *, strict: bool = False, data_prop: bool = False) -
     return parse_model(out)
 
 
+def from_array(arr: np.ndarray, name: str = "") -> Any:
+    """A TensorProto holding ``arr`` (raw little-endian bytes), as ``onnx.numpy_helper.from_array``."""
+    arr = np.asarray(arr)
+    codes = {np.dtype(v): k for k, v in NP_DTYPES.items()}
+    code = codes.get(arr.dtype)
+    if code is None:
+        raise InvalidInputError(f"cannot store a {arr.dtype} array as an ONNX tensor")
+    t = pb().TensorProto()
+    t.name = name
+    t.data_type = code
+    t.dims.extend(int(d) for d in arr.shape)
+    t.raw_data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+    return t
+
+
+def make_node(op_type: str, inputs: list[str], outputs: list[str], name: str = "", **attrs: Any) -> Any:
+    """A NodeProto with attributes of the kinds constant folding writes (tensor, int(s), float(s),
+    string), as ``onnx.helper.make_node``."""
+    P = pb()
+    node = P.NodeProto(op_type=op_type, name=name, input=list(inputs), output=list(outputs))
+    for key, value in sorted(attrs.items()):
+        a = node.attribute.add()
+        a.name = key
+        if isinstance(value, P.TensorProto):
+            a.type = P.AttributeProto.TENSOR
+            a.t.CopyFrom(value)
+        elif isinstance(value, bool) or isinstance(value, (int, np.integer)):
+            a.type, a.i = P.AttributeProto.INT, int(value)
+        elif isinstance(value, (float, np.floating)):
+            a.type, a.f = P.AttributeProto.FLOAT, float(value)
+        elif isinstance(value, (str, bytes)):
+            a.type, a.s = P.AttributeProto.STRING, value.encode() if isinstance(value, str) else value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) for v in value):
+            a.type = P.AttributeProto.INTS
+            a.ints.extend(int(v) for v in value)
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, np.number)) for v in value):
+            a.type = P.AttributeProto.FLOATS
+            a.floats.extend(float(v) for v in value)
+        else:
+            raise InvalidInputError(f"attribute {key!r} of {op_type}: unsupported value {type(value).__name__}")
+    return node
+
+
+def schema_inputs(op_type: str, opset: int, domain: str = "") -> tuple[str, ...]:
+    """The formal input names of ``op_type`` at ``opset`` (ONNX's op schemas, compiled)."""
+    return tuple(f.name for f in cpp().defs.get_schema(op_type, opset, domain).inputs)
+
+
+def opset_version() -> int:
+    """The newest default-domain opset this onnx knows."""
+    return int(cpp().defs.schema_version_map()[""][1])
+
+
 def tensor_to_array(t: Any, max_elements: int = 1 << 24) -> np.ndarray:
     """A TensorProto's values as a NumPy array (numeric types; external data is not followed).
 
@@ -134,4 +187,5 @@ def tensor_to_array(t: Any, max_elements: int = 1 << 24) -> np.ndarray:
     return arr.reshape(dims)
 
 
-__all__ = ["NP_DTYPES", "cpp", "infer_shapes", "parse_model", "pb", "tensor_to_array"]
+__all__ = ["NP_DTYPES", "cpp", "from_array", "infer_shapes", "make_node", "opset_version", "parse_model", "pb",
+           "schema_inputs", "tensor_to_array"]
