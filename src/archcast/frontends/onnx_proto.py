@@ -109,7 +109,8 @@ def from_array(arr: np.ndarray, name: str = "") -> Any:
     if code is None:
         raise InvalidInputError(f"cannot store a {arr.dtype} array as an ONNX tensor")
     t = pb().TensorProto()
-    t.name = name
+    if name:
+        t.name = name
     t.data_type = code
     t.dims.extend(int(d) for d in arr.shape)
     t.raw_data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
@@ -120,7 +121,9 @@ def make_node(op_type: str, inputs: list[str], outputs: list[str], name: str = "
     """A NodeProto with attributes of the kinds constant folding writes (tensor, int(s), float(s),
     string), as ``onnx.helper.make_node``."""
     P = pb()
-    node = P.NodeProto(op_type=op_type, name=name, input=list(inputs), output=list(outputs))
+    node = P.NodeProto(op_type=op_type, input=list(inputs), output=list(outputs))
+    if name:
+        node.name = name
     for key, value in sorted(attrs.items()):
         a = node.attribute.add()
         a.name = key
