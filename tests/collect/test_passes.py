@@ -237,7 +237,7 @@ def test_v2_datasheet_ablation_from_the_files_alone(tmp_path, fake_platform):
     # the slow retest machine: raw labels are 20 % off, canary-normalised ones are not
     assert by[("cpu_ms_min", False, "all", True)] == pytest.approx(0.2, rel=1e-3)
     assert by[("cpu_ms_min", True, "all", True)] < 1e-4  # the files keep 5 significant digits
-    assert "busy machine" in text and "no canary normalisation" in text and "| **as built** |" in text
+    assert "busy machine" in text and "with canary normalisation" in text and "| **as built** |" in text
 
 
 def test_cli_profile_passes_retest_and_export_v2(tmp_path, capsys):

@@ -51,7 +51,7 @@ def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: s
     note_text = (ds.path / NOTE_FILE).read_text(encoding="utf-8").strip() if (ds.path / NOTE_FILE).is_file() else ""
     nf = campaign_noise(ds)
     write_json(ds.path / NOISE_FILE, nf)
-    times = sorted(r.measured_at for r in ds.records if r.measured_at)
+    times = sorted(r["measured_at"] for r in ds.passes() if r["measured_at"])  # every pass, canaries, retests
     cov = np.array([r.kernel_coverage for r in ds.records if r.kernel_coverage is not None])
     ratio = np.array([r.kernel_sum_ms / r.latency_ms for r in ds.records if r.kernel_sum_ms is not None])
     nk = [r.n_kernels for r in ds.records if r.n_kernels is not None]
@@ -159,7 +159,8 @@ def _noise_lines(nf: dict[str, Any]) -> list[str]:
             "remeasure": True}
     named = [("**as built**", {}), ("wall clock instead of CPU time", {"stat": lab["stat"].replace("cpu_ms", "latency_ms")}),
              ("median instead of min", {"stat": lab["stat"].replace("_min", "_median")}),
-             ("no canary normalisation", {"canary_normalised": False}), ("first pass only", {"label_passes": "1"}),
+             (("no canary normalisation", {"canary_normalised": False}) if full["canary_normalised"] else
+              ("with canary normalisation", {"canary_normalised": True})), ("first pass only", {"label_passes": "1"}),
              ("no further pass", {"label_passes": "2"}), ("no drift re-measure", {"remeasure": False}),
              ("format-1 protocol (wall median, 1 pass, raw)", {"stat": "latency_ms_median", "canary_normalised": False,
                                                                "label_passes": "1", "remeasure": False})]
