@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from archcast.data.latency_dataset import (
     HIST_DIR,
     HIST_GRID_FILE,
     KERNELS_FILE,
-    MANIFEST_FILE,
     MEASUREMENTS_FILE,
     MODELS_FILE,
     NOISE_FILE,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
 import numpy as np
 
@@ -245,14 +246,14 @@ def ablation(rows: Sequence[PassRow], label_passes: Sequence[str], retest_pass: 
 
 def rows_from_table(table: Iterable[dict[str, str]]) -> list[PassRow]:
     """:class:`PassRow` of each row of ``passes.csv.xz`` (strings as :meth:`LatencyDataset.passes` gives them)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def num(text: str, kind: type = float) -> float | int | None:
         return kind(text) if text not in ("", None) else None
 
     out = []
     for d in table:
-        t = datetime.fromisoformat(d["measured_at"].rstrip("Z")).replace(tzinfo=timezone.utc).timestamp()
+        t = datetime.fromisoformat(d["measured_at"].rstrip("Z")).replace(tzinfo=UTC).timestamp()
         out.append(PassRow(row_id=int(d["row_id"]), fingerprint=d["fingerprint"], role=d["role"], pass_id=d["pass_id"],
                            status=d["status"], measured_at=t, host=d["host"], latency_ms_min=num(d["latency_ms_min"]),
                            latency_ms_median=num(d["latency_ms_median"]), latency_cv=num(d["latency_cv"]),
