@@ -63,14 +63,14 @@ class PassRow:
 
 
 def mark_superseded(rows: Sequence[PassRow]) -> list[PassRow]:
-    """``rows`` with ``superseded`` set on every row but the latest (highest id) of each
-    (fingerprint, role, pass_id)."""
+    """``rows`` with ``superseded`` set on every model row but the latest (highest id) of each
+    (fingerprint, pass_id); canary rows are never superseded (every canary run is a checkpoint)."""
     latest: dict[tuple[str, str, str], int] = {}
     for r in rows:
         key = (r.fingerprint, r.role, r.pass_id)
         latest[key] = max(latest.get(key, r.row_id), r.row_id)
-    return [PassRow(**{**r.__dict__, "superseded": r.row_id != latest[(r.fingerprint, r.role, r.pass_id)]})
-            for r in rows]
+    return [PassRow(**{**r.__dict__, "superseded": r.role != CANARY and
+                       r.row_id != latest[(r.fingerprint, r.role, r.pass_id)]}) for r in rows]
 
 
 # ---------------------------------------------------------------------------- speed index
