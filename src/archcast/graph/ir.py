@@ -104,6 +104,9 @@ class Node:
     @classmethod
     def from_dict(cls, d: Any, where: str = "node") -> "Node":
         """Build from :meth:`to_dict` output, checking every field (raises GraphValidationError)."""
+        fast = _fast_node_fields(d)
+        if fast is not None:
+            return cls(**fast)
         if not isinstance(d, dict):
             raise GraphValidationError(f"{where} must be a JSON object, got {_kind(d)}")
         _no_extra(d, ("name", "op_type", "attrs", "input_shapes", "output_shapes", "flops", "params",
@@ -132,6 +135,41 @@ class Node:
 
 
 # ---------------------------------------------------------------------------- JSON field checks
+_NODE_KEYS = frozenset(("name", "op_type", "attrs", "input_shapes", "output_shapes", "flops", "params", "memory_bytes"))
+
+
+def _fast_shape_list(v: Any) -> bool:
+    return type(v) is list and all(
+        type(s) is list and len(s) <= 64 and all(type(x) is int and 0 <= x <= MAX_DIM for x in s) for s in v)
+
+
+def _fast_attr(v: Any) -> bool:
+    t = type(v)
+    if t is str or (t is int and -MAX_COUNT <= v <= MAX_COUNT) or (t is float and math.isfinite(v)):
+        return True
+    return t is list and all(type(x) is int and -MAX_COUNT <= x <= MAX_COUNT for x in v)
+
+
+def _fast_node_fields(d: Any) -> dict[str, Any] | None:
+    """Constructor arguments when ``d`` is plainly well-formed (the common case, no message
+    formatting), else None: the checked path then names what is wrong."""
+    if type(d) is not dict or not _NODE_KEYS.issuperset(d):
+        return None
+    name, op_type, attrs = d.get("name", ""), d.get("op_type"), d.get("attrs", {})
+    if type(name) is not str or type(op_type) is not str or not op_type or type(attrs) is not dict:
+        return None
+    if not all(type(k) is str and _fast_attr(v) for k, v in attrs.items()):
+        return None
+    ins, outs = d.get("input_shapes", []), d.get("output_shapes", [])
+    if not (_fast_shape_list(ins) and _fast_shape_list(outs)):
+        return None
+    counts = [d.get(k, 0) for k in ("flops", "params", "memory_bytes")]
+    if not all(type(c) is int and 0 <= c <= MAX_COUNT for c in counts):
+        return None
+    return {"name": name, "op_type": op_type, "attrs": attrs, "input_shapes": ins, "output_shapes": outs,
+            "flops": counts[0], "params": counts[1], "memory_bytes": counts[2]}
+
+
 MAX_DIM = 1 << 62  # a dimension past this is corrupt input, not a network
 MAX_COUNT = 1 << 80  # flops/params/bytes: far beyond any real network, still exact in JSON
 MAX_ATTR_DEPTH = 4
@@ -157,7 +195,9 @@ def _no_extra(d: dict, allowed: tuple[str, ...], where: str) -> None:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np_bool_types()))
+    if type(v) is int:  # the common case, fast
+        return True
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, *np_bool_types()))
 
 
 def _checked_count(v: Any, where: str) -> int:
@@ -167,6 +207,8 @@ def _checked_count(v: Any, where: str) -> int:
 
 
 def _checked_shape(s: Any, where: str) -> tuple[int, ...]:
+    if type(s) is list and len(s) <= 64 and all(type(d) is int and 0 <= d <= MAX_DIM for d in s):
+        return tuple(s)  # fast path: what to_dict writes
     if not isinstance(s, (list, tuple)) or len(s) > 64:
         raise GraphValidationError(f"{where} must be a list of at most 64 integers, got {_kind(s)}")
     for d in s:
@@ -182,6 +224,11 @@ def _checked_shapes(v: Any, where: str) -> list[tuple[int, ...]]:
 
 
 def _checked_attr(v: Any, where: str, depth: int = 0) -> AttrValue:
+    t = type(v)
+    if t is str or (t is int and -MAX_COUNT <= v <= MAX_COUNT) or (t is float and math.isfinite(v)):
+        return v
+    if t is list and all(type(x) is int and -MAX_COUNT <= x <= MAX_COUNT for x in v):
+        return tuple(v)  # fast path: kernel_shape, pads, strides...
     if isinstance(v, (list, tuple)):
         if depth >= MAX_ATTR_DEPTH:
             raise GraphValidationError(f"{where} nests lists deeper than {MAX_ATTR_DEPTH}")
@@ -424,11 +471,11 @@ class NetGraph:
         inputs = d.get("inputs", {})
         if not isinstance(inputs, dict):
             raise GraphValidationError(f"graph JSON 'inputs' must be an object of name -> shape, got {_kind(inputs)}")
-        edges = []
-        for e in d["edges"]:
-            if not (isinstance(e, (list, tuple)) and len(e) == 2 and all(_is_int(x) for x in e)):
-                raise GraphValidationError(f"graph JSON edge {_kind(e)} must be a pair of node indices [src, dst]")
-            edges.append((e[0], e[1]))
+        edges = d["edges"]
+        if not all(type(e) is list and len(e) == 2 and type(e[0]) is int and type(e[1]) is int for e in edges):
+            for e in edges:
+                if not (isinstance(e, (list, tuple)) and len(e) == 2 and all(_is_int(x) for x in e)):
+                    raise GraphValidationError(f"graph JSON edge {_kind(e)} must be a pair of node indices [src, dst]")
         return cls(
             nodes=[Node.from_dict(n, f"graph JSON node {i}") for i, n in enumerate(d["nodes"])],
             edges=edges,
