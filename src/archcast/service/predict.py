@@ -262,8 +262,10 @@ def _checks(pred: Any, cfg: Mapping[str, Any], graph: NetGraph,
                        f"graph exceeds the threshold {thr:.3g}; the prediction and its interval may be off")
     train_ops = cfg.get("train_ops")
     if train_ops is not None:
-        seen = set(train_ops)
-        new = {op: k for op, k in graph.op_counts().items() if op not in seen}
+        from archcast.graph.ops import is_shape_only
+
+        seen = set(train_ops)  # shape-only ops (Shape, Cast, Squeeze...) cost nothing: never "unseen"
+        new = {op: k for op, k in graph.op_counts().items() if op not in seen and not is_shape_only(op)}
         if new:
             listed = ", ".join(f"{op} x{k}" for op, k in new.items())
             out.append(f"op types never seen in training: {listed}")

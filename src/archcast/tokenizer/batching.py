@@ -21,7 +21,7 @@ import numpy as np
 
 from archcast.errors import InvalidInputError
 from archcast.graph import NetGraph
-from archcast.tokenizer.network import TokenizedGraph, _check_dense, get_tokenizer
+from archcast.tokenizer.network import TokenizedGraph, check_dense_budget, get_tokenizer
 
 _MEMO_ATTR = "_archcast_latency_memo"
 
@@ -90,7 +90,7 @@ def dense_adjacency(graph: NetGraph, tokenizer: str = "archcast-v1") -> np.ndarr
     """Symmetric 0/1 adjacency in token order (what the reference model reads); refused (one-line
     InvalidInputError) beyond :data:`archcast.tokenizer.network.DENSE_BUDGET_BYTES`."""
     n = tokens([graph], tokenizer)[0].n_nodes
-    _check_dense(4 * n * n, f"graph {graph.name!r} ({n} nodes)")
+    check_dense_budget(4 * n * n, f"graph {graph.name!r} ({n} nodes)")
     e = directed_edges(graph, tokenizer)
     adj = np.zeros((n, n), dtype=np.float32)
     adj[e[:, 0], e[:, 1]] = 1.0

@@ -81,7 +81,7 @@ DENSE_MAX_NODES = 4096
 DENSE_BUDGET_BYTES = 1 << 30
 
 
-def _check_dense(n_bytes: int, what: str) -> None:
+def check_dense_budget(n_bytes: int, what: str) -> None:
     if n_bytes > DENSE_BUDGET_BYTES:
         raise InvalidInputError(
             f"{what} would need a dense adjacency of {n_bytes / 2**30:.1f} GiB (budget "
@@ -90,7 +90,7 @@ def _check_dense(n_bytes: int, what: str) -> None:
 
 
 def _dense(n: int, edges: np.ndarray, name: str) -> np.ndarray:
-    _check_dense(4 * n * n, f"graph {name!r} ({n} nodes)")
+    check_dense_budget(4 * n * n, f"graph {name!r} ({n} nodes)")
     adj = np.zeros((n, n), dtype=np.float32)
     if len(edges):
         adj[edges[:, 0], edges[:, 1]] = 1.0
@@ -117,7 +117,7 @@ def collate(items: Sequence[TokenizedGraph]) -> dict[str, np.ndarray]:
     (d, g), b = dims.pop(), len(items)
     n_nodes = np.array([t.n_nodes for t in items], dtype=np.int64)
     n_max = int(n_nodes.max())
-    _check_dense(4 * b * n_max * n_max + 4 * b * n_max * d, f"a batch of {b} graphs padded to {n_max} nodes")
+    check_dense_budget(4 * b * n_max * n_max + 4 * b * n_max * d, f"a batch of {b} graphs padded to {n_max} nodes")
     tokens = np.zeros((b, n_max, d), dtype=np.float32)
     adj = np.zeros((b, n_max, n_max), dtype=np.float32)
     mask = np.zeros((b, n_max), dtype=bool)

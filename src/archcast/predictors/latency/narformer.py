@@ -14,6 +14,7 @@ from archcast.predictors.latency.network import (
     train_log_latency,
 )
 from archcast.tokenizer import batching as F_
+from archcast.tokenizer.network import check_dense_budget
 
 
 @register_predictor("latency", "narformer-v2")
@@ -33,6 +34,7 @@ class NARFormerV2Latency(LatencyPredictor):
         toks = F_.tokens([graphs[i] for i in idx], self.tokenizer)
         n = max(t.n_nodes for t in toks)
         d = toks[0].tokens.shape[1]
+        check_dense_budget(4 * len(idx) * n * n, f"a padded batch of {len(idx)} graphs of up to {n} nodes")
         x = np.zeros((len(idx), n, d), np.float32)
         adj = np.zeros((len(idx), n, n), np.float32)
         mask = np.zeros((len(idx), n), bool)
