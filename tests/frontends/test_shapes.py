@@ -172,4 +172,4 @@ def test_malformed_einsum_is_refused_before_native_inference():
     t0 = time.perf_counter()
     with pytest.raises(InvalidInputError, match="Einsum equation 'a...b...,c->' is not valid"):
         load_onnx(m)
-    assert time.perf_counter() - t0 < 1
+    assert time.perf_counter() - t0 < 5  # refused by the grammar check, not after a native hang
