@@ -253,3 +253,8 @@ def test_fine_tune_runs_a_step_budget(pool, base):
     assert few.history_[0]["steps"] == many.history_[0]["steps"] >= 12
     with pytest.raises(InvalidInputError, match="steps"):
         fine_tune(base, graphs, y2, steps=0)
+
+
+def test_adapt_refuses_an_unknown_selection_before_any_work(tmp_path):
+    with pytest.raises(InvalidInputError, match="selection 'farthest' is not one of"):
+        adapt("ort-cpu-1t-disable", 10, selection="farthest", db=tmp_path / "s.db", progress=False)

@@ -4,11 +4,12 @@
 
 1. **pool** (:func:`candidate_pool`): zoo samples of every family; graphs already in the store are
    read from it, the rest are sampled from seed ``start_seed`` on and exported;
-2. **selection** (:func:`select_representative`): stratified k-medoids: the pool is cut into
-   ``budget`` strata of equal size by the base predictor's latency, and each stratum contributes
-   its medoid in the base's embedding space, so the budget spans the latency range with typical
-   members rather than extremes (greedy k-center, :func:`select_diverse`, picked outliers and lost
-   to random picks; ``docs/benchmarks.md``);
+2. **selection** (``selection=``): ``"k-center"`` (default, :func:`select_diverse`): greedy
+   farthest points in the base predictor's embedding space; or ``"k-medoids"``
+   (:func:`select_representative`): the medoid of each of ``budget`` equal latency strata. On
+   ``ort-cpu-1t`` -> ``ort-cpu-1t-disable`` (``docs/benchmarks.md``) k-center was best at 10 and
+   20 measurements (21.1 / 22.1 % MAPE against 29.7 / 20.8 % random and 36.4 / 32.6 % k-medoids),
+   random at 50 and k-medoids at 100: no pick wins everywhere yet;
 3. **measurement** of the selected samples on the new platform into the store, resumably (a sample
    measured there before is not measured again, so a rerun after Ctrl-C continues);
 4. **fine-tuning** (:func:`fine_tune`): every ensemble member starts from the base's weights with
@@ -36,10 +37,10 @@ from archcast.errors import ArchcastError, InvalidInputError, NotFittedError
 from archcast.service.checkpoints import DEFAULT_PLATFORM
 
 if TYPE_CHECKING:
+    from archcast.collect.runner import ProfileReport
     from archcast.graph import NetGraph
     from archcast.predictors.latency.archcast import ArchcastLatency
     from archcast.profile.platform import Platform
-    from archcast.collect.runner import ProfileReport
     from archcast.store.store import Store
     from archcast.zoo.base import Family, ZooSample
 
@@ -57,6 +58,7 @@ FINE_TUNE_EPOCHS = 40
 # Fine-tuning by steps, not epochs: 20 measured graphs make one batch per epoch, 100 make four, so a
 # fixed epoch count gave small budgets 40 steps and large ones 160. ``steps`` fixes the step count.
 FINE_TUNE_STEPS = 200
+SELECTIONS = ("k-center", "k-medoids")
 
 
 # --------------------------------------------------------------------------- platform names
@@ -67,8 +69,8 @@ def _ort_cpu(m: re.Match) -> "Platform":
 
 
 def _torch_cuda(m: re.Match) -> "Platform":
-    from archcast.profile.measurement import BackendUnavailableError
     from archcast.profile.backend import get_backend
+    from archcast.profile.measurement import BackendUnavailableError
 
     get_backend("torch-cuda").check_available()  # no GPU: says so and names the backend to use
     raise BackendUnavailableError(
@@ -447,6 +449,7 @@ def adapt(
     epochs: int | None = None,
     steps: int = FINE_TUNE_STEPS,
     lr: float = FINE_TUNE_LR,
+    selection: str = "k-center",
     progress: bool = True,
 ) -> AdaptReport:
     """Make a latency predictor for ``platform_name`` (see the module docstring for the steps).
@@ -457,8 +460,8 @@ def adapt(
     checkpoint directory (default: the platform's user predictor directory, which
     :func:`~archcast.service.checkpoints.load_platform_predictor` then finds).
     """
-    from archcast.profile.backend import get_backend
     from archcast.collect.runner import profile_samples
+    from archcast.profile.backend import get_backend
     from archcast.service.checkpoints import (
         available_platforms,
         load_platform_predictor,
@@ -468,6 +471,8 @@ def adapt(
 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_BUDGET:
         raise InvalidInputError(f"budget must be an integer >= {MIN_BUDGET} (graphs to measure); got {budget!r}")
+    if selection not in SELECTIONS:
+        raise InvalidInputError(f"selection {selection!r} is not one of {SELECTIONS}")
     if platform_name == base_platform:
         raise InvalidInputError(
             f"--platform {platform_name!r} is the base platform: its predictor needs no adapting; "
@@ -490,7 +495,12 @@ def adapt(
     if len(pool) < MIN_VAL + MIN_TRAIN:
         raise ArchcastError(f"only {len(pool)} candidate graphs could be built; need at least {MIN_VAL + MIN_TRAIN}")
     pool_graphs = [g for _, g in pool]
-    idx = select_representative(base.embeddings(pool_graphs), base.predict(pool_graphs), budget, seed=seed)
+    if selection == "k-center":
+        idx = select_diverse(base.embeddings(pool_graphs), budget, seed=seed)
+    elif selection == "k-medoids":
+        idx = select_representative(base.embeddings(pool_graphs), base.predict(pool_graphs), budget, seed=seed)
+    else:  # checked above
+        raise AssertionError(selection)
     chosen = [pool[i] for i in idx]
     samples = [s for s, _ in chosen]
     fps = [g.fingerprint() for _, g in chosen]

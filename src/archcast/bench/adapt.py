@@ -5,9 +5,9 @@ of a base platform, hold out a fixed random ``test_frac`` of the new platform's 
 is the pool a user could measure. For each budget n (10/20/50/100) and seed:
 
 * ``fine-tune``: n models chosen from the pool by stratified k-medoids (latency strata of the base
-  predictor, the medoid of each in its embedding space: what ``archcast adapt`` does), base
-  predictor fine-tuned on them for a fixed step budget (:func:`adapt.fine_tune`);
-* ``fine-tune (k-center)``: the same with greedy k-center picks (the previous choice);
+  predictor, the medoid of each in its embedding space: ``archcast adapt --selection k-medoids``),
+  base predictor fine-tuned on them for a fixed step budget (:func:`adapt.fine_tune`);
+* ``fine-tune (k-center)``: the same with greedy k-center picks (``archcast adapt``'s default);
 * ``fine-tune (random)``: the same with n random pool models (must not beat the chosen picks);
 * ``scratch``: a fresh predictor trained only on the n k-medoids models;
 
@@ -146,7 +146,7 @@ def markdown(res: dict[str, Any]) -> str:
              f"{res['n_models']} models measured on the new platform; a fixed random {res['n_test']} are the test set, "
              f"the other {res['n_pool']} the pool to pick measurements from. {res['seeds']} seeds; MAPE/Acc in % on the "
              "test models. Fine-tuning starts from the base platform's shipped predictor; k-medoids = the medoid of "
-             "each latency stratum in its embedding space (what `archcast adapt` does), k-center = greedy farthest picks.", "",
+             "each latency stratum in its embedding space, k-center = greedy farthest picks (`archcast adapt`'s default).", "",
              f"Base predictor without adaptation: MAPE {res['base_unadapted']['mape'] * 100:.1f} %, "
              f"Kendall τ {res['base_unadapted']['kendall_tau']:.3f}.", "",
              "| measured models | fine-tune (k-medoids) | fine-tune (k-center) | fine-tune (random) | from scratch (k-medoids) |",

@@ -31,7 +31,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         args.platform, args.budget, base_platform=args.base_platform, base_dir=args.base_dir,
         families=args.families, pool_per_family=args.pool_per_family, start_seed=args.start_seed,
         workers=args.workers, db=args.db, out=args.out, seed=args.seed,
-        measure_kw={"min_runs": args.min_runs, "min_time_s": args.min_time}, progress=not args.no_progress)
+        measure_kw={"min_runs": args.min_runs, "min_time_s": args.min_time}, selection=args.selection,
+        progress=not args.no_progress)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -67,6 +68,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--db", help="database URL or SQLite file (default: $ARCHCAST_DB, else the per-user data directory)")
     s.add_argument("--out", help="checkpoint directory (default: the platform's user predictor directory)")
     s.add_argument("--seed", type=int, default=0, help="selection tie-break, validation split and training seed")
+    s.add_argument("--selection", choices=("k-center", "k-medoids"), default="k-center",
+                   help="how the budget is picked from the pool (default %(default)s; docs/benchmarks.md compares them)")
     s.add_argument("--min-runs", type=int, default=30, help="timed runs per model at least (default %(default)s)")
     s.add_argument("--min-time", type=float, default=0.3, help="seconds of timed runs at least (default %(default)s)")
     s.add_argument("--format", choices=("text", "json"), default="text")
