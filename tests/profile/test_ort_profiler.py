@@ -41,10 +41,13 @@ def conv_model(batch: int | str = 1, channels: int = 8) -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def embedding_model(vocab: int) -> onnx.ModelProto:
-    """Gather(table[vocab, 4], ids[1, 8] int64): token ids outside [0, vocab) fail at run time."""
+def embedding_model(vocab: int, indirect: bool = False) -> onnx.ModelProto:
+    """Gather(table[vocab, 4], ids[1, 8] int64): token ids outside [0, vocab) fail at run time.
+    ``indirect``: the ids reach the Gather through an Identity, so no bound can be read off."""
     table = numpy_helper.from_array(np.ones((vocab, 4), np.float32), "table")
-    g = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)], "emb",
+    nodes = ([helper.make_node("Identity", ["ids"], ["ids2"]), helper.make_node("Gather", ["table", "ids2"], ["y"])]
+             if indirect else [helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)])
+    g = helper.make_graph(nodes, "emb",
                           [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4])], [table])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
@@ -104,6 +107,22 @@ def test_symbolic_batch_and_int_inputs():
     assert m.input_shapes == {"ids": [1, 8]}
 
 
+def test_token_ids_stay_inside_the_embedding_table():
+    from archcast.profile.ort import index_bounds
+    assert index_bounds(embedding_model(vocab=5)) == {"ids": 5}
+    assert index_bounds(embedding_model(vocab=5, indirect=True)) == {}
+    measure_onnx(embedding_model(vocab=5), PLATFORM, **FAST)  # ids drawn below 5, not below 100
+    measure_onnx(strip_weights(embedding_model(vocab=5)), PLATFORM, **FAST)  # the dims survive stripping
+
+
+def test_profile_time_cap_keeps_at_least_three_runs():
+    m = measure_onnx(conv_model(channels=16), PLATFORM, profile_nodes=True, profile_runs=50, profile_max_s=1e-6,
+                     **FAST)
+    assert m.node_profile is not None and m.node_profile.runs == 3
+    with pytest.raises(InvalidInputError, match="profile_max_s"):
+        measure_onnx(conv_model(), PLATFORM, profile_nodes=True, profile_max_s=0, **FAST)
+
+
 @pytest.mark.parametrize("make, stage, text", [
     (lambda: b"\x08\x01garbage that is not protobuf", "load", "ONNX"),
     (lambda: b"", "load", "empty"),
@@ -112,7 +131,7 @@ def test_symbolic_batch_and_int_inputs():
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]),
         opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString(), "load", "NoSuchOp"),
-    (lambda: embedding_model(vocab=5).SerializeToString(), "run", "indices"),  # ids up to 99 > 5 rows
+    (lambda: embedding_model(vocab=5, indirect=True).SerializeToString(), "run", "indices"),  # ids up to 99
 ])
 def test_broken_onnx_raises_measurement_error(make, stage, text):
     with pytest.raises(MeasurementError) as e:

@@ -85,9 +85,12 @@ def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: s
           f"more than {_pct(proto.get('disagree_threshold'))} gets up to {proto.get('extra_passes')} further pass(es); "
           f"label passes here: {', '.join(f'`{x}`' for x in lab['passes'])}.",
           f"- Timing per pass: warm-up {mk.get('warmup_runs')} runs or {mk.get('warmup_s')} s; at least "
-          f"{mk.get('min_runs')} runs and {mk.get('min_time_s')} s; wall time (`perf_counter_ns`) and the thread's "
+          f"{mk.get('min_runs')} runs and {mk.get('min_time_s')} s"
+          + (f", or >= 3 runs once past {mk['max_time_s']} s" if mk.get("max_time_s") else "") + "; wall time (`perf_counter_ns`) and the thread's "
           "CPU time (`thread_time_ns`) of every run.",
-          f"- Kernel profile per pass: {proto.get('profile_runs')} profiled runs after 2 dropped ones; a kernel's time "
+          f"- Kernel profile per pass: {proto.get('profile_runs')} profiled runs"
+          + (f" (>= 3 once past {proto['profile_max_s']} s)" if proto.get("profile_max_s") else "")
+          + " after 2 dropped ones; a kernel's time "
           "is its median over the runs; the first pass saves the optimised graph "
           "(`SessionOptions.optimized_model_filepath`, shapes from one run with every tensor as an output).",
           f"- Canaries ({', '.join(proto.get('canaries') or [])}): measured at every worker start and after every "

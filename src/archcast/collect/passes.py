@@ -67,9 +67,10 @@ class Protocol:
 
     passes: int = 2  # label passes per model, each in new worker processes
     measure_kw: dict[str, Any] = field(default_factory=lambda: {
-        "min_runs": 30, "min_time_s": 0.3, "warmup_runs": 10, "warmup_s": 0.1})
+        "min_runs": 30, "min_time_s": 0.3, "max_time_s": 3.0, "warmup_runs": 10, "warmup_s": 0.1})
     kernels: bool = True  # kernel profile in every pass, optimised graph in the first
     profile_runs: int = 10  # profiled runs per kernel profile (the kernel time is their median)
+    profile_max_s: float = 2.0  # profiled runs stop here once >= 3 (a 2 s model: 3 runs, not 10)
     canaries: tuple[str, ...] = CANARY_NAMES
     canary_kw: dict[str, Any] = field(default_factory=lambda: {
         "min_runs": 20, "min_time_s": 0.15, "warmup_runs": 5, "warmup_s": 0.05})
@@ -100,7 +101,8 @@ class Protocol:
         return d
 
     def model_kw(self) -> dict[str, Any]:
-        return {**self.measure_kw, **({"profile_nodes": True, "profile_runs": self.profile_runs} if self.kernels else {})}
+        kernel_kw = {"profile_nodes": True, "profile_runs": self.profile_runs, "profile_max_s": self.profile_max_s}
+        return {**self.measure_kw, **(kernel_kw if self.kernels else {})}
 
 
 @dataclass

@@ -32,7 +32,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import onnx
@@ -179,9 +179,27 @@ def _session(data: bytes, platform: Platform, label: str, profile_prefix: str | 
         raise MeasurementError("load", _reason(e), model=label) from None
 
 
+def index_bounds(proto: Any) -> dict[str, int]:
+    """Graph inputs used as ``Gather`` indices into an initializer (token ids into an embedding
+    table), mapped to that table's first dim: random ids must stay below it."""
+    inputs = {i.name for i in proto.graph.input}
+    tables = {t.name: int(t.dims[0]) for t in proto.graph.initializer if len(t.dims) >= 1}
+    bounds: dict[str, int] = {}
+    for node in proto.graph.node:
+        if node.op_type == "Gather" and len(node.input) >= 2 and node.input[1] in inputs \
+                and node.input[0] in tables and tables[node.input[0]] > 0:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if axis == 0:
+                name = node.input[1]
+                bounds[name] = min(bounds.get(name, tables[node.input[0]]), tables[node.input[0]])
+    return bounds
+
+
 def random_inputs(session: ort.InferenceSession, batch_size: int, seed: int = 0, int_high: int = 100,
-                  label: str = "model") -> dict[str, np.ndarray]:
-    """Random feeds for ``session``'s inputs; a symbolic first dim becomes ``batch_size``."""
+                  label: str = "model", int_highs: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Random feeds for ``session``'s inputs; a symbolic first dim becomes ``batch_size``.
+    Integer inputs are drawn below ``int_high``, or below ``int_highs[name]`` where smaller (see
+    :func:`index_bounds`)."""
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
     for i in session.get_inputs():
@@ -197,7 +215,7 @@ def random_inputs(session: ort.InferenceSession, batch_size: int, seed: int = 0,
         if i.type in _FLOAT_NP:
             feeds[i.name] = rng.standard_normal(shape, dtype=np.float32).astype(_FLOAT_NP[i.type])
         elif i.type in _INT_NP:
-            high = min(int_high, int(np.iinfo(_INT_NP[i.type]).max))
+            high = min(int_high, (int_highs or {}).get(i.name, int_high), int(np.iinfo(_INT_NP[i.type]).max))
             feeds[i.name] = rng.integers(0, high, size=shape).astype(_INT_NP[i.type])
         elif i.type == "tensor(bool)":
             feeds[i.name] = rng.random(shape) < 0.5
@@ -232,6 +250,7 @@ def measure_onnx(
     warmup_s: float = 0.3,
     profile_nodes: bool = False,
     profile_runs: int = 20,
+    profile_max_s: float = 30.0,
     keep_optimized: bool = False,
     int_high: int = 100,
     seed: int = 0,
@@ -242,19 +261,23 @@ def measure_onnx(
 
     ``batch_size`` fills a symbolic first input dim and is recorded; by default it is the first
     input's first dim (1 when symbolic). ``profile_nodes`` adds per-kernel times over
-    ``profile_runs`` runs; ``keep_optimized`` adds the runtime's optimised graph to them.
+    ``profile_runs`` runs (fewer, but >= 3, once they pass ``profile_max_s`` seconds);
+    ``keep_optimized`` adds the runtime's optimised graph to them.
 
     Raises:
         MeasurementError: onnxruntime cannot load the model, build its inputs, or run it.
         InvalidInputError: bad arguments, or ``platform`` does not describe this machine.
     """
     check_platform(platform)
-    if min_runs < 1 or min_time_s < 0 or max_time_s <= 0 or warmup_runs < 0 or profile_runs < 1:
+    if min_runs < 1 or min_time_s < 0 or max_time_s <= 0 or warmup_runs < 0 or profile_runs < 1 \
+            or profile_max_s <= 0:
         raise InvalidInputError(
             f"measure_onnx needs min_runs >= 1, min_time_s >= 0, max_time_s > 0, warmup_runs >= 0, "
-            f"profile_runs >= 1; got {min_runs}, {min_time_s}, {max_time_s}, {warmup_runs}, {profile_runs}")
+            f"profile_runs >= 1, profile_max_s > 0; got {min_runs}, {min_time_s}, {max_time_s}, {warmup_runs}, "
+            f"{profile_runs}, {profile_max_s}")
     label = name or (f"ONNX file {str(model)!r}" if isinstance(model, (str, Path)) else "ONNX model")
     proto = _load_model(model, label)
+    int_highs = index_bounds(proto)
     try:
         fill_weights(proto, seed=seed)
     except MeasurementError as e:
@@ -270,7 +293,7 @@ def measure_onnx(
         batch_size = first[0] if first and isinstance(first[0], int) and first[0] > 0 else 1
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1; got {batch_size}")
-    feeds = random_inputs(sess, batch_size, seed=seed, int_high=int_high, label=label)
+    feeds = random_inputs(sess, batch_size, seed=seed, int_high=int_high, label=label, int_highs=int_highs)
     outputs = [o.name for o in sess.get_outputs()]
     run = sess.run
 
@@ -313,7 +336,7 @@ def measure_onnx(
     measure_s = time.perf_counter() - t_start
     del sess
 
-    node_profile = _profile(data, platform, feeds, outputs, profile_runs, label, keep_optimized) \
+    node_profile = _profile(data, platform, feeds, outputs, profile_runs, label, keep_optimized, profile_max_s) \
         if profile_nodes else None
     return Measurement.from_times(
         np.asarray(times_ns, dtype=np.float64) / 1e6,
@@ -330,15 +353,20 @@ def measure_onnx(
 
 
 def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outputs: list[str],
-             runs: int, label: str, keep_optimized: bool) -> NodeProfile:
-    """Per-kernel times from a profiled session: 2 warm-up runs (dropped) + ``runs`` runs; the
-    same session saves the optimised graph when ``keep_optimized``."""
+             runs: int, label: str, keep_optimized: bool, max_s: float = 30.0) -> NodeProfile:
+    """Per-kernel times from a profiled session: 2 warm-up runs (dropped) + ``runs`` runs, or
+    fewer (>= 3) once they pass ``max_s`` seconds; the same session saves the optimised graph
+    when ``keep_optimized``."""
     with tempfile.TemporaryDirectory(prefix="archcast-ort-prof-") as tmp:
         opt_path = os.path.join(tmp, "optimized.onnx") if keep_optimized else None
         sess = _session(data, platform, label, profile_prefix=os.path.join(tmp, "ort"), optimized_path=opt_path)
         try:
-            for _ in range(runs + 2):
+            for _ in range(2):
                 sess.run(outputs, feeds)
+            t0, n = time.perf_counter(), 0
+            while n < runs and (n < 3 or time.perf_counter() - t0 < max_s):
+                sess.run(outputs, feeds)
+                n += 1
         except _ORT_ERRORS as e:
             raise MeasurementError("profile", _reason(e), model=label) from None
         path = sess.end_profiling()
@@ -349,4 +377,4 @@ def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outp
         return prof
 
 
-__all__ = ["check_platform", "fill_weights", "measure_onnx", "parse_ort_profile", "random_inputs", "session_options"]
+__all__ = ["check_platform", "fill_weights", "index_bounds", "measure_onnx", "parse_ort_profile", "random_inputs", "session_options"]
