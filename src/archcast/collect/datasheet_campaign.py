@@ -86,8 +86,8 @@ def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: s
           f"label passes here: {', '.join(f'`{x}`' for x in lab['passes'])}.",
           f"- Timing per pass: warm-up {mk.get('warmup_runs')} runs or {mk.get('warmup_s')} s; at least "
           f"{mk.get('min_runs')} runs and {mk.get('min_time_s')} s"
-          + (f", or >= 3 runs once past {mk['max_time_s']} s" if mk.get("max_time_s") else "") + "; wall time (`perf_counter_ns`) and the thread's "
-          "CPU time (`thread_time_ns`) of every run.",
+          + (f", or >= 3 runs once past {mk['max_time_s']} s" if mk.get("max_time_s") else "")
+          + "; wall time (`perf_counter_ns`) and the thread's CPU time (`thread_time_ns`) of every run.",
           f"- Kernel profile per pass: {proto.get('profile_runs')} profiled runs"
           + (f" (>= 3 once past {proto['profile_max_s']} s)" if proto.get("profile_max_s") else "")
           + " after 2 dropped ones; a kernel's time "

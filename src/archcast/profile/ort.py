@@ -32,7 +32,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import onnx
@@ -179,19 +179,18 @@ def _session(data: bytes, platform: Platform, label: str, profile_prefix: str | 
         raise MeasurementError("load", _reason(e), model=label) from None
 
 
-def index_bounds(proto: Any) -> dict[str, int]:
+def index_bounds(proto: onnx.ModelProto) -> dict[str, int]:
     """Graph inputs used as ``Gather`` indices into an initializer (token ids into an embedding
     table), mapped to that table's first dim: random ids must stay below it."""
     inputs = {i.name for i in proto.graph.input}
-    tables = {t.name: int(t.dims[0]) for t in proto.graph.initializer if len(t.dims) >= 1}
+    rows = {t.name: int(t.dims[0]) for t in proto.graph.initializer if len(t.dims) >= 1 and t.dims[0] > 0}
     bounds: dict[str, int] = {}
     for node in proto.graph.node:
-        if node.op_type == "Gather" and len(node.input) >= 2 and node.input[1] in inputs \
-                and node.input[0] in tables and tables[node.input[0]] > 0:
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-            if axis == 0:
-                name = node.input[1]
-                bounds[name] = min(bounds.get(name, tables[node.input[0]]), tables[node.input[0]])
+        if node.op_type != "Gather" or len(node.input) < 2 or node.input[1] not in inputs or node.input[0] not in rows:
+            continue
+        if next((a.i for a in node.attribute if a.name == "axis"), 0) == 0:
+            ids, n = node.input[1], rows[node.input[0]]
+            bounds[ids] = min(bounds.get(ids, n), n)
     return bounds
 
 
@@ -353,7 +352,7 @@ def measure_onnx(
 
 
 def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outputs: list[str],
-             runs: int, label: str, keep_optimized: bool, max_s: float = 30.0) -> NodeProfile:
+             runs: int, label: str, keep_optimized: bool, max_s: float) -> NodeProfile:
     """Per-kernel times from a profiled session: 2 warm-up runs (dropped) + ``runs`` runs, or
     fewer (>= 3) once they pass ``max_s`` seconds; the same session saves the optimised graph
     when ``keep_optimized``."""
@@ -377,4 +376,5 @@ def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outp
         return prof
 
 
-__all__ = ["check_platform", "fill_weights", "index_bounds", "measure_onnx", "parse_ort_profile", "random_inputs", "session_options"]
+__all__ = ["check_platform", "fill_weights", "index_bounds", "measure_onnx", "parse_ort_profile", "random_inputs",
+           "session_options"]
