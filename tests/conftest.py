@@ -18,6 +18,8 @@ TINY_PREDICTORS: dict[tuple[str, str], dict] = {
     ("latency", "gbdt"): dict(n_estimators=20, min_child_samples=2),
     ("latency", "flops-linear"): {},
     ("latency", "flops-mem-linear"): {},
+    ("latency", "kernels"): dict(n_estimators=20, min_child_samples=2, min_kernels=3),
+    ("latency", "kernels-prior"): dict(min_kernels=3),
     ("accuracy", "archcast"): dict(epochs=20, width=16, n_blocks=1, fc_hidden=16, ensemble=1, batch_size=32),
     ("accuracy", "narformer-v2"): dict(epochs=2, width=16, n_blocks=1, fc_hidden=16, ffn_groups=4),
     ("accuracy", "mlp"): dict(epochs=20, patience=10, hidden=32, threads=1),
@@ -50,6 +52,12 @@ def zoo_latency():
     graphs = [load_onnx(export_sample(get_family(f).sample(s)), name=f"{f}-{s}") for f, s in ZOO_SAMPLES]
     y = np.array([0.02 * len(g.nodes) + g.flops / 5e7 + 0.05 for g in graphs])
     return graphs, y
+
+
+def synthetic_kernel_times(graphs) -> list[dict[str, float]]:
+    """Per-node times (µs) that add up to :func:`zoo_latency`'s target, less its 50 µs per run: the
+    kernel labels of predictors that read what runs, with each graph standing in for its runtime graph."""
+    return [{n.name: 20.0 + n.flops / 5e4 for n in g.nodes} for g in graphs]
 
 
 def nb201_arch(ops: tuple[str, ...]) -> str:

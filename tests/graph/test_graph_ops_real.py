@@ -108,3 +108,20 @@ def test_config_inputs_of_recurrent_ops():
     c = _ctx({"hidden_size": 4}, [(2, 1, 4), (1, 16, 4), (1, 16, 4), None, (1,)],
              [ACTIVATION, PARAM, PARAM, "absent", CONFIG], [(2, 1, 1, 4)])
     assert op_cost("LSTM", c).params == 2 * 16 * 4
+
+
+def test_nchwc_kernels_count_like_their_plain_kin():
+    """onnxruntime's optimised CPU graph (NCHWc convs, pools, reorders) is costed, not generic."""
+    from archcast.graph.ops import op_cost_from_shapes
+
+    x, y = (1, 64, 14, 14), (1, 64, 14, 14)
+    plain = op_cost_from_shapes("Conv", {"kernel_shape": (3, 3)}, [x], [(64, 64, 3, 3), (64,)], [y]).flops
+    fused = op_cost_from_shapes("com.microsoft.nchwc.Conv", {"kernel_shape": (3, 3), "activation": "Relu"},
+                                [x], [(64, 64, 3, 3), (64,)], [y]).flops
+    assert fused == plain + 64 * 14 * 14
+    # a BatchNormalization folded into a 1x1 depthwise conv carries no kernel_shape: the weight says 1x1
+    bn = op_cost_from_shapes("com.microsoft.nchwc.Conv", {"group": 64}, [x], [(64, 1, 1, 1), (64,)], [y]).flops
+    assert bn == 2 * 64 * 14 * 14 + 64 * 14 * 14
+    for op in ("com.microsoft.nchwc.Conv", "com.microsoft.nchwc.MaxPool", "com.microsoft.nchwc.ReorderInput",
+               "com.microsoft.nchwc.GlobalAveragePool"):
+        assert not is_generic(op)

@@ -11,7 +11,7 @@ from scipy.stats import kendalltau
 
 from archcast.errors import InvalidInputError, NotFittedError, UnknownNameError
 from archcast.predictors import TASKS, create_predictor, list_predictors
-from tests.conftest import TINY_PREDICTORS
+from tests.conftest import TINY_PREDICTORS, synthetic_kernel_times
 
 ALL = sorted(TINY_PREDICTORS)
 
@@ -19,6 +19,11 @@ ALL = sorted(TINY_PREDICTORS)
 def test_the_tiny_table_covers_every_registered_predictor():
     registered = {(t, n) for t in TASKS for n in list_predictors(t)}
     assert registered == set(TINY_PREDICTORS)
+
+
+def _kw(p, graphs) -> dict:
+    """Predictors that read what runs (``RUNTIME_GRAPHS``) learn from kernel times too."""
+    return {"kernel_times": synthetic_kernel_times(graphs)} if getattr(p, "RUNTIME_GRAPHS", False) else {}
 
 
 def _data(task, zoo_latency, nb201_accuracy):
@@ -37,12 +42,12 @@ def test_contract(task, name, zoo_latency, nb201_accuracy, torch_one_thread, tmp
     assert p.task == task and p.name == name and not p.is_fitted()
     with pytest.raises(NotFittedError):
         p.predict(sg)
-    assert p.fit(tg, ty, vg, vy) is p and p.is_fitted()
+    assert p.fit(tg, ty, vg, vy, **_kw(p, tg)) is p and p.is_fitted()
     out = p.predict(sg)
     assert out.shape == (len(sg),) and np.all(np.isfinite(out))
     if task == "latency":
         assert np.all(out > 0)
-    again = create_predictor(name, task=task, seed=1, **hp).fit(tg, ty, vg, vy).predict(sg)
+    again = create_predictor(name, task=task, seed=1, **hp).fit(tg, ty, vg, vy, **_kw(p, tg)).predict(sg)
     np.testing.assert_allclose(again, out, rtol=1e-5, atol=1e-6)
     if hasattr(p, "save") and hasattr(type(p), "load"):
         type(p).load(p.save(tmp_path / "ckpt"))
@@ -54,7 +59,7 @@ def test_bad_knob_is_named_at_fit_not_at_construction(task, name, zoo_latency, n
     (tg, ty), (vg, vy), _ = _data(task, zoo_latency, nb201_accuracy)
     p = create_predictor(name, task=task, widht=3)  # only stores
     with pytest.raises(InvalidInputError, match="widht") as e:
-        p.fit(tg, ty, vg, vy)
+        p.fit(tg, ty, vg, vy, **_kw(p, tg))
     assert "\n" not in str(e.value)
 
 

@@ -88,8 +88,21 @@ def _load(dataset: str) -> dict[str, Any]:
         _DATA.clear()
         # graphs parse on first access (LazyGraphs caches them): only job workers touch them
         _DATA.update(path=dataset, graphs=ds.graphs(), y=np.asarray(ds.latency_ms, dtype=np.float64),
-                     families=np.array([r.family for r in ds.records]), fingerprint=ds.fingerprint)
+                     families=np.array([r.family for r in ds.records]), fingerprint=ds.fingerprint, ds=ds)
     return _DATA
+
+
+def _runtime_data(d: dict[str, Any]) -> tuple[Any, list[dict[str, float]]]:
+    """The runtime (optimised) graphs and per-kernel labels of the loaded data set, for predictors
+    that read what runs (``RUNTIME_GRAPHS``); loaded on first use (the kernel table is large)."""
+    if "runtime" not in d:
+        ds = d["ds"]
+        if ds.format_version < 2:
+            raise InvalidInputError(f"{d['path']} is a format-{ds.format_version} data set: predictors that read "
+                                    "kernels need format 2 (optimised graphs + kernel times)")
+        labels = ds.kernel_labels()
+        d["runtime"] = (ds.optimized_graphs(), [labels.get(r.fingerprint, {}) for r in ds.records])
+    return d["runtime"]
 
 
 def _job_splits(job: dict[str, Any], families: np.ndarray, cfg: dict[str, Any]) -> tuple[np.ndarray, ...]:
@@ -117,8 +130,15 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     g, y = d["graphs"], d["y"]
     tr, va, te = _job_splits(job, d["families"], cfg)
     pred = create_predictor(job["predictor"], task="latency", seed=job["seed"], **job["kw"])
+    fit_kw: dict[str, Any] = {}
+    if getattr(pred, "RUNTIME_GRAPHS", False):
+        g, kernel_times = _runtime_data(d)
+        missing = [i for i in np.concatenate([tr, va, te]) if g[i] is None]
+        if missing:
+            raise InvalidInputError(f"{len(missing)} models of {cfg['dataset']} have no optimised graph")
+        fit_kw["kernel_times"] = [kernel_times[i] for i in tr]
     t0 = time.perf_counter()
-    pred.fit([g[i] for i in tr], y[tr], [g[i] for i in va], y[va])
+    pred.fit([g[i] for i in tr], y[tr], [g[i] for i in va], y[va], **fit_kw)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     test_graphs = [g[i] for i in te]
@@ -274,6 +294,8 @@ def aggregate(cfg: LatencyBenchConfig, results: list[dict[str, Any]], d: dict[st
             fam_mape = {f: _mean_std([s["families"][f]["mape"] for s in per_seed if f in s["families"]])
                         for f in per_seed[0]["families"]}
             entry = {"summary": summary, "per_family_mape": fam_mape, "seeds": per_seed}
+            if proto in ("lofo", "logo") and runs:
+                entry["conformal"] = conformal_coverage(runs, y, cfg.seeds)
             if proto in ("lofo", "logo") and runs and "members" in runs[0] and (len(runs[0]["members"]) > 1 or cfg.seeds > 1):
                 entry["interval"] = interval_coverage(runs, y, fam, cfg.seeds)
             pr[p] = entry
@@ -304,6 +326,43 @@ def _coverage(by_f: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], res: d
     res["nested"].append(float(np.mean(nested_cov)))
     res["k_all"].append(calibrate_k(np.concatenate([e / s for e, s, _ in by_f.values()])))
     res["nested_per_family"].append(fam_cov)
+
+
+def conformal_quantile(scores: np.ndarray, level: float = LEVEL) -> float:
+    """Split-conformal half-width: the ``ceil((n + 1) level) / n`` empirical quantile of ``scores``."""
+    scores = np.sort(scores[np.isfinite(scores)])
+    if not scores.size:
+        return float("inf")
+    rank = min(int(math.ceil((scores.size + 1) * level)), scores.size)
+    return float(scores[rank - 1])
+
+
+def conformal_coverage(runs: list[dict[str, Any]], y: np.ndarray, seeds: int, level: float = LEVEL) -> dict[str, Any]:
+    """A 90 % interval for any predictor, calibrated on held-out *folds*: for fold f (a family in
+    LOFO, a group in LOGO) the interval is ``p * exp(+-h_f)`` with ``h_f`` the split-conformal
+    quantile of ``|log(y/p)|`` over the other folds' test models (same seed, never f). Reports the
+    coverage on f averaged over folds (and per fold, seed 0), the median interval factor exp(h), and
+    ``h_all``, the quantile over all folds together."""
+    cov, width, h_all, per_fold = [], [], [], {}
+    for seed in range(seeds):
+        rs = {r["fold"]: r for r in runs if r["seed"] == seed}
+        if len(rs) < 2:
+            continue
+        err = {f: np.abs(np.log(y[np.asarray(r["test"], dtype=np.int64)] / np.maximum(np.asarray(r["pred"]), 1e-12)))
+               for f, r in rs.items()}
+        fold_cov, hs = {}, []
+        for f, e in err.items():
+            h = conformal_quantile(np.concatenate([v for g, v in err.items() if g != f]), level)
+            fold_cov[f] = float(np.mean(e <= h))
+            hs.append(h)
+        cov.append(float(np.mean(list(fold_cov.values()))))
+        width.append(float(np.exp(np.median(hs))))
+        h_all.append(conformal_quantile(np.concatenate(list(err.values())), level))
+        if seed == 0:
+            per_fold = fold_cov
+    # h_all: the quantile over every fold, the half-width a predictor trained on all families ships with
+    return {"level": level, "coverage": _mean_std(cov), "factor": _mean_std(width), "h_all": _mean_std(h_all),
+            "per_fold": per_fold}
 
 
 def interval_coverage(runs: list[dict[str, Any]], y: np.ndarray, fam: np.ndarray, seeds: int) -> dict[str, Any]:
@@ -385,6 +444,16 @@ def markdown(result: dict[str, Any]) -> str:
                 m = preds[p]["per_family_mape"].get(f)
                 cells.append(f"{m['mean'] * 100:.1f}" if m else "–")
             lines.append(f"| {f} | " + " | ".join(cells) + " |")
+        conf = {p: e["conformal"] for p, e in preds.items() if e.get("conformal", {}).get("per_fold")}
+        if conf:
+            lines += ["", "90 % split-conformal interval (`p × exp(±h)`, h calibrated on the *other* held-out "
+                          "folds' errors, never on the fold scored): coverage on held-out folds and the median "
+                          "interval factor exp(h):", "",
+                      "| predictor | coverage % | factor | folds under 80 % |", "|---|---|---|---|"]
+            for p, c in conf.items():
+                low = sorted(f for f, v in c["per_fold"].items() if v < 0.8)
+                lines.append(f"| {p} | {_pm(c['coverage'])} | ×{c['factor']['mean']:.2f} | "
+                             f"{', '.join(low) if low else '–'} |")
         for p, e in preds.items():
             iv = e.get("interval")
             if iv:

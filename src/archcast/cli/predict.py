@@ -20,19 +20,26 @@ from archcast.errors import InvalidInputError
 def cmd_predict(args: argparse.Namespace) -> int:
     from archcast.frontends import load_graph
     from archcast.service.checkpoints import resolve_predictor_dir
-    from archcast.service.predict import DEFAULT_STORE, predict_graph
+    from archcast.service.predict import DEFAULT_STORE, kernel_route, predict_graph
     from archcast.service.report import format_prediction, plot_breakdown
 
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1; got {args.top}")
-    directory = resolve_predictor_dir(args.platform, args.predictor)  # a missing predictor fails before any work
+    shapes = parse_input_shapes(args.input_shape)
+    kdir = None if shapes else kernel_route(args.model, args.predictor, args.platform, network=args.network)
+    directory = kdir or resolve_predictor_dir(args.platform, args.predictor)  # a missing predictor fails first
     store = None if args.no_store else (args.db or DEFAULT_STORE)
     if args.db and not args.no_store:  # a missing or damaged --db fails now, not after the prediction
         from archcast.store import Store
 
         store = Store(args.db, create=False)
-    graph = load_graph(args.model, input_shapes=parse_input_shapes(args.input_shape))
-    pred = predict_graph(graph, directory, platform=args.platform, store=store)
+    graph = load_graph(args.model, input_shapes=shapes)
+    if kdir is not None:
+        from archcast.service.kernel_predict import predict_kernels
+
+        pred = predict_kernels(args.model, graph, kdir, platform=args.platform, store=store)
+    else:
+        pred = predict_graph(graph, directory, platform=args.platform, store=store)
     pred.graph["source"] = args.model
     plot = str(plot_breakdown(pred, args.plot, top=args.top)) if args.plot else None
     if args.format == "json":
@@ -79,6 +86,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--platform", help="platform name (default: ort-cpu-1t; archcast lists those with a predictor "
                                       "when the name has none)")
     s.add_argument("--predictor", metavar="DIR", help="latency checkpoint directory (default: the platform's)")
+    s.add_argument("--network", action="store_true",
+                   help="use the network-level predictor even when the platform has a kernel-level one")
     s.add_argument("--top", type=int, default=10, help="operators and op types to list (default 10)")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--plot", metavar="PNG", help="write a bar chart of the slowest operators")

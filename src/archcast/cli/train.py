@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,27 @@ def cmd_train_latency(args: argparse.Namespace) -> int:
         return 0
     if not Path(args.dataset).is_dir():
         raise InvalidInputError(f"data set directory {args.dataset!r} does not exist")
-    kw = parse_set([f"archcast:{x}" for x in (args.set or [])]).get("archcast", {})
+    kw = parse_set([f"{args.predictor}:{x}" for x in (args.set or [])]).get(args.predictor, {})
     out = Path(args.out) if args.out else None
     if out is None:
         import json as _json
 
         name = _json.loads((Path(args.dataset) / "platform.json").read_text())["name"]
-        out = predictor_dir_for(name)
+        if args.predictor == "kernels":
+            from archcast.service.checkpoints import kernel_predictor_dir
+
+            out = kernel_predictor_dir(name, user=True)
+        else:
+            out = predictor_dir_for(name)
+    if args.predictor == "kernels":
+        from archcast.service.build import train_kernel_predictor
+
+        info = train_kernel_predictor(args.dataset, out, bench=args.bench, seed=args.seed, **kw)
+        t = info["trained_on"]
+        print(f"saved {out}: {t['n_train']} training models, validation MAPE {t['val_mape'] * 100:.2f} %, "
+              f"Acc(10%) {t['val_acc10'] * 100:.1f} %; correction blend {t['blend']:g}; 90 % interval "
+              f"x/÷ {math.exp(info['interval']['floor']):.3f} ({info['interval']['source']}); fit {t['fit_s']:.0f} s")
+        return 0
     info = train_platform_predictor(args.dataset, out, bench=args.bench, seed=args.seed,
                                     progress=not args.no_progress, **kw)
     t = info["trained_on"]
@@ -73,6 +88,9 @@ def register(sub: Any) -> None:
     s = sub.add_parser("train-latency", help="train a platform's latency predictor from a measured data set")
     s.add_argument("--dataset", default=DEFAULT_DATASET)
     s.add_argument("--out", help="checkpoint directory (default: the user predictor dir for the data set's platform)")
+    s.add_argument("--predictor", choices=("archcast", "kernels"), default="archcast",
+                   help="archcast: the network-level ensemble (latency-<platform>); kernels: the kernel-level "
+                        "model on the runtime's optimised graphs (kernels-<platform>; needs a format-2 data set)")
     s.add_argument("--bench", help="latency benchmark JSON whose LOFO run calibrates the 90 %% interval")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyper-parameter")

@@ -514,6 +514,30 @@ _register(["com.microsoft.FusedMatMul"], _matmul)
 _register(["com.microsoft.FusedConv"], lambda c: _conv(c) + c.out_elems)  # + the fused activation
 _register(["com.microsoft.FusedGemm"], lambda c: _gemm(c) + c.out_elems)
 
+
+# onnxruntime's NCHWc-layout kernels (its optimised CPU graph, docs/design.md §6)
+def nchwc_conv_flops(x: Shape, y: Shape, group: int, window: int, fused_activation: bool, fused_sum: bool) -> int:
+    """An NCHWc convolution: the plain convolution's multiply-adds, + the bias, + one op per output
+    for a fused activation and one for a fused residual input (``Sum``)."""
+    macs = numel(y) * max(int(x[1]) // max(group, 1), 1) * window
+    return 2 * macs + numel(y) * (1 + int(fused_activation) + int(fused_sum))
+
+
+def _nchwc_conv(c: OpContext) -> int:
+    k = c.attrs.get("kernel_shape")
+    w = c.shape(1) if c.has(1) else ()
+    window = numel(_kernel(c)) if k else (numel(w[2:]) if len(w) == 4 else 1)  # a folded BN has no kernel_shape
+    return nchwc_conv_flops(c.shape(0), c.outputs[0], int_attr(c, "group", 1, low=1), window,
+                            "activation" in c.attrs, c.has(3))
+
+
+_register(["com.microsoft.nchwc.Conv"], _nchwc_conv)
+_register(["com.microsoft.nchwc.MaxPool", "com.microsoft.nchwc.AveragePool"], _window)
+_register(["com.microsoft.nchwc.GlobalAveragePool"], lambda c: _in_elems(c) + c.out_elems)
+_register(["com.microsoft.nchwc.GlobalMaxPool"], _in_elems)
+_register(["com.microsoft.nchwc.Upsample"], _per_elem(1))
+_register(["com.microsoft.nchwc.ReorderInput", "com.microsoft.nchwc.ReorderOutput"], _zero)  # a layout copy
+
 # ---------------------------------------------------------------------------- more reductions and ops
 _register(["ReduceL1", "ReduceLogSum"], lambda c: _in_elems(c) + c.out_elems, config_inputs=(1,))
 _register(["ReduceLogSumExp"], lambda c: 2 * _in_elems(c) + c.out_elems, config_inputs=(1,))
@@ -559,5 +583,5 @@ _register(sorted(op for op in SHAPE_ONLY_OPS if op not in OP_SPECS), _zero, conf
 __all__ = [
     "ABSENT", "ACTIVATION", "CONFIG", "GENERIC", "INPUT_KINDS", "OP_SPECS", "PARAM", "SHAPE_ONLY_OPS",
     "OpContext", "OpCost", "OpSpec", "cost_unknown", "int_attr", "is_generic", "is_shape_only", "known_op_types",
-    "numel", "op_cost", "op_cost_from_shapes", "spec_for",
+    "nchwc_conv_flops", "numel", "op_cost", "op_cost_from_shapes", "spec_for",
 ]

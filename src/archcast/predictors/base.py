@@ -36,7 +36,7 @@ NONNEGATIVE_HPARAMS = frozenset({"weight_decay", "dropout", "reg_lambda", "reg_a
 _REGISTRIES: dict[str, Registry[type["Predictor"]]] = {t: Registry(f"{t} predictor") for t in TASKS}
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "accuracy": ("transformer", "mlp", "gcn", "lgbm", "nnlp"),
-    "latency": ("analytic", "gbdt", "archcast", "nnlp", "narformer"),
+    "latency": ("analytic", "gbdt", "archcast", "nnlp", "narformer", "kernels"),
 }
 
 

@@ -81,6 +81,63 @@ def train_platform_predictor(dataset: str | Path, out: str | Path, *, bench: str
     return extra
 
 
+def conformal_h_from_bench(path: str | Path | None, predictor: str = "kernels") -> tuple[float | None, str]:
+    """``(h, where it came from)``: the split-conformal 90 % half-width (log space) of ``predictor``
+    over every leave-one-family-out fold of a latency benchmark (mean over seeds); None without one."""
+    if path is None:
+        return None, "no benchmark given: no calibrated interval"
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+        h = float(data["protocols"]["lofo"][predictor]["conformal"]["h_all"]["mean"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise InvalidInputError(f"{str(p)!r} is not a latency benchmark with a {predictor} LOFO conformal "
+                                f"interval: {e!r}") from None
+    return h, f"{p.name}: split-conformal on leave-one-family-out errors"
+
+
+def train_kernel_predictor(dataset: str | Path, out: str | Path, *, bench: str | Path | None = None,
+                           seed: int = 0, val_frac: float = 0.1, **hparams: Any) -> dict[str, Any]:
+    """Fit :class:`~archcast.predictors.latency.kernels.KernelLatency` on a format-2 data set's
+    runtime graphs and kernel times (a random ``1 - val_frac`` trains, the rest chooses the
+    correction's blend) and save it to ``out`` with the platform, the op types seen in training and
+    the interval half-width from ``bench`` (split-conformal on LOFO errors)."""
+    from archcast import metrics
+    from archcast.data.latency_dataset import load_latency_dataset
+    from archcast.predictors.latency.kernels import KernelLatency
+
+    ds = load_latency_dataset(dataset)
+    if ds.format_version < 2:
+        raise InvalidInputError(f"{dataset} is a format-{ds.format_version} data set; the kernel predictor "
+                                "needs format 2 (optimised graphs + kernel times)")
+    graphs = ds.optimized_graphs()
+    labels = ds.kernel_labels()
+    keep = [i for i in range(len(ds.records)) if graphs[i] is not None]
+    y = np.asarray(ds.latency_ms, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(keep)
+    n_val = max(2, int(round(val_frac * len(perm))))
+    va, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    pred = KernelLatency(seed=seed, **hparams)
+    t0 = time.perf_counter()
+    pred.fit([graphs[i] for i in tr], y[tr], [graphs[i] for i in va], y[va],
+             kernel_times=[labels.get(ds.records[i].fingerprint, {}) for i in tr])
+    fit_s = time.perf_counter() - t0
+    val_pred = pred.predict([graphs[i] for i in va])
+    h, source = conformal_h_from_bench(bench)
+    extra = {
+        "platform": dict(ds.platform),
+        "interval": {"level": 0.9, "k": 0.0, "floor": h if h is not None else 0.0, "source": source},
+        "train_ops": sorted({n.op_type for i in tr for n in graphs[i].nodes}),
+        "trained_on": {"dataset": Path(dataset).name, "dataset_fingerprint": ds.fingerprint,
+                       "n_train": int(len(tr)), "n_val": int(len(va)), "seed": seed, "families": ds.families(),
+                       "val_mape": metrics.mape(y[va], val_pred), "val_acc10": metrics.acc_within(y[va], val_pred, 0.10),
+                       "fit_s": fit_s, "blend": pred.blend_},
+    }
+    pred.save(out, extra=extra)
+    return extra
+
+
 def calibrate_checkpoint(directory: str | Path, bench: str | Path) -> float:
     """Set a saved predictor's interval ``k`` from a latency benchmark's LOFO run (weights
     untouched); returns k."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from archcast.errors import InvalidInputError
 
 PREFIX = "latency-"
+KERNEL_PREFIX = "kernels-"  # the kernel-level predictor of a platform (reads the graph its runtime executes)
 ENV_VAR = "ARCHCAST_PREDICTORS"
 DEFAULT_PLATFORM = "ort-cpu-1t"
 
@@ -39,6 +40,21 @@ def predictor_dir_for(platform_name: str, *, user: bool = True) -> Path:
     if not platform_name or any(c.isspace() or c in "/\\" for c in platform_name):
         raise InvalidInputError(f"platform name must be non-empty without spaces or slashes; got {platform_name!r}")
     return (user_dir() if user else shipped_dir()) / f"{PREFIX}{platform_name}"
+
+
+def kernel_predictor_dir(platform_name: str | None = None, *, user: bool | None = None) -> Path | None:
+    """The kernel-level predictor directory of a platform (default ort-cpu-1t): with ``user=None``
+    the user one if it exists, else the shipped one, else None; with ``user=True/False`` the path
+    it is saved to."""
+    name = platform_name or DEFAULT_PLATFORM
+    predictor_dir_for(name)  # validates the name
+    if user is not None:
+        return (user_dir() if user else shipped_dir()) / f"{KERNEL_PREFIX}{name}"
+    for root in (user_dir(), shipped_dir()):
+        d = root / f"{KERNEL_PREFIX}{name}"
+        if (d / "config.json").is_file():
+            return d
+    return None
 
 
 def available_platforms() -> dict[str, Path]:

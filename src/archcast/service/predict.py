@@ -27,10 +27,8 @@ Nothing here imports torch, onnx or SQLAlchemy at import time.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -44,68 +42,20 @@ from archcast.errors import (
 )
 from archcast.graph.ir import NetGraph
 from archcast.service import checkpoints as P
+from archcast.service.prediction import (  # noqa: F401  (re-exported: the public names live here too)
+    DEFAULT_FLOOR,
+    DEFAULT_K,
+    DEFAULT_LEVEL,
+    DEFAULT_STORE,
+    LatencyPrediction,
+    _default_store_location,
+    _interval_config,
+    _measured,
+    _platform_of,
+    interval_half_width,
+)
 
-DEFAULT_LEVEL = 0.9
-DEFAULT_K = 1.645  # two-sided 90 % of a normal in log space
-DEFAULT_FLOOR = 0.0
-DEFAULT_STORE = "default"  # store= value: $ARCHCAST_DB or the per-user database, skipped if absent
 _CACHE_SIZE = 4
-
-
-@dataclass
-class LatencyPrediction:
-    """A latency prediction for one graph on one platform (milliseconds throughout).
-
-    ``operators`` lists every node in token order as ``{"index", "name", "op_type", "ms",
-    "share"}`` (``index`` into ``graph.nodes``; ``ms`` the ensemble mean, summing to
-    ``latency_ms``). ``measured`` is None or ``{"latency_ms" (median), "min_ms", "measured_at",
-    "n_runs"}`` from the store. ``unknown_share`` is the share of nodes whose op type is outside
-    the tokenizer vocabulary. ``ood_distance`` is the graph's distance to the nearest training
-    embedding (None without reference embeddings).
-    """
-
-    latency_ms: float
-    low_ms: float
-    high_ms: float
-    level: float
-    members_ms: list[float]
-    platform: str
-    platform_id: str | None
-    operators: list[dict[str, Any]]
-    by_op_type: dict[str, float]
-    unknown_ops: dict[str, int]
-    unknown_share: float
-    warnings: list[str]
-    measured: dict[str, Any] | None
-    graph: dict[str, Any]
-    predict_s: float
-    ood_distance: float | None = None
-    ood_threshold: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able copy (plain floats, ints, strings, lists and dicts)."""
-        return asdict(self)
-
-
-# ------------------------------------------------------------------------------ interval
-def interval_half_width(members_ms: Sequence[float] | np.ndarray, k: float = DEFAULT_K,
-                        floor: float = DEFAULT_FLOOR) -> float:
-    """``h`` (log space) of the interval ``point * exp(±h)``: ``sqrt((k*sigma)**2 + floor**2)``
-    with ``sigma = std(log(members_ms))`` over members (ddof 0; 0 for a single member)."""
-    logs = np.log(np.asarray(members_ms, dtype=np.float64))
-    sigma = float(logs.std()) if logs.size > 1 else 0.0
-    return math.hypot(k * sigma, floor)
-
-
-def _interval_config(cfg: Mapping[str, Any], where: str) -> tuple[float, float, float]:
-    iv = cfg.get("interval") or {}
-    level, k, floor = (float(iv.get("level", DEFAULT_LEVEL)), float(iv.get("k", DEFAULT_K)),
-                       float(iv.get("floor", DEFAULT_FLOOR)))
-    if not (0.0 < level < 1.0 and k >= 0.0 and floor >= 0.0):
-        raise CheckpointError(f"checkpoint {where}: interval needs 0 < level < 1, k >= 0, floor >= 0; "
-                              f"got level={level}, k={k}, floor={floor}")
-    return level, k, floor
-
 
 # ------------------------------------------------------------------------------ predictors
 _loaded: dict[tuple[str, int], Any] = {}  # (directory, config.json mtime) -> predictor; filled on use
@@ -153,92 +103,6 @@ def _resolve(predictor: Any, platform: str | None) -> tuple[Any, str | None]:
         raise InvalidInputError(f"predictor must be an ArchcastLatency, a checkpoint directory or None; "
                                 f"got {type(predictor).__name__}")
     return predictor, platform
-
-
-def _platform_of(cfg: Mapping[str, Any], requested: str | None, fallback: str | None) -> tuple[str, str | None]:
-    """``(platform name, platform id or None)``; refuses a predictor trained for another platform."""
-    p = cfg.get("platform") or {}
-    name = p.get("name")
-    if requested is not None and name is not None and name != requested:
-        raise InvalidInputError(f"the predictor was trained for platform {name!r}, not {requested!r}; "
-                                f"drop --platform or pick the predictor of {requested!r}")
-    pid = p.get("platform_id")
-    if pid is None and name:
-        from archcast.profile.platform import Platform
-
-        try:
-            pid = Platform.from_dict(p).platform_id
-        except ArchcastError:
-            pid = None
-    return name or fallback or "unknown", pid
-
-
-# ------------------------------------------------------------------------------ store
-def _default_store_location() -> str:
-    # the rule of archcast.store.default_url, without importing SQLAlchemy (a parity test checks)
-    env = os.environ.get("ARCHCAST_DB")
-    if env:
-        return env
-    import platformdirs
-
-    return str(Path(platformdirs.user_data_dir("archcast")) / "archcast.db")
-
-
-def _sqlite_file(location: str) -> Path | None:
-    """The SQLite file a location names (None: not SQLite or in memory)."""
-    if "://" not in location:
-        return Path(location).expanduser()
-    if not location.startswith("sqlite"):
-        return None
-    from sqlalchemy.engine import make_url
-
-    db = make_url(location).database
-    return Path(db).expanduser() if db and db != ":memory:" else None
-
-
-def _open_store(store: Any) -> tuple[Any, bool]:
-    """``(Store or None, whether we opened it)``. Never creates a database file: an absent
-    default store is skipped; an absent explicit one is an error."""
-    if store is None or store is False:
-        return None, False
-    if not isinstance(store, (str, Path)):
-        return store, False  # a Store
-    default = isinstance(store, str) and store == DEFAULT_STORE
-    location = _default_store_location() if default else str(store)
-    f = _sqlite_file(location)
-    if f is not None and not f.is_file():
-        if default:
-            return None, False
-        raise InvalidInputError(f"database {location!r} does not exist (give an existing store with --db, "
-                                "or --no-store)")
-    from archcast.store import Store
-
-    return Store(location, create=False), True
-
-
-def _measured(store: Any, fingerprint: str, platform_id: str | None, batch_size: int,
-              warnings: list[str]) -> dict[str, Any] | None:
-    if store is None or platform_id is None:
-        return None
-    st, owned = None, False
-    try:
-        st, owned = _open_store(store)
-        if st is None:
-            return None
-        rec = st.current_measurement(fingerprint, platform_id, batch_size)
-    except ArchcastError as e:  # a StoreError: the default store may be unreadable; a prediction still helps
-        if not (isinstance(store, str) and store == DEFAULT_STORE) or isinstance(e, InvalidInputError):
-            raise
-        warnings.append(f"measurement store not read: {e}")
-        return None
-    finally:
-        if owned and st is not None:
-            st.close()
-    if rec is None or rec.latency_ms_median is None:
-        return None
-    return {"latency_ms": float(rec.latency_ms_median),
-            "min_ms": None if rec.latency_ms_min is None else float(rec.latency_ms_min),
-            "measured_at": rec.measured_at.isoformat(), "n_runs": rec.n_runs}
 
 
 # ------------------------------------------------------------------------------ prediction
@@ -345,6 +209,24 @@ def predict_graphs(graphs: Sequence[NetGraph], predictor: Any = None, *, platfor
     return np.asarray(pred.predict(list(graphs)), dtype=np.float64)
 
 
+def kernel_route(model: Any, predictor: Any, platform: str | None, network: bool = False) -> Path | None:
+    """The kernel-level checkpoint to predict ``model`` with, or None for the network-level path.
+
+    An explicit ``predictor`` directory holding a kernel checkpoint is used (the model must then be
+    ONNX); with no predictor, the platform's ``kernels-<platform>`` checkpoint is used for ONNX
+    models when it exists (``network=True`` opts out)."""
+    from archcast.service.kernel_predict import is_kernel_checkpoint, model_source
+
+    if isinstance(predictor, (str, Path)) and is_kernel_checkpoint(predictor):
+        if model_source(model) is None:
+            raise InvalidInputError(f"the kernel-level predictor {str(predictor)!r} reads the graph the runtime "
+                                    "executes, so it needs an ONNX model (a .onnx path or bytes)")
+        return Path(predictor)
+    if predictor is not None or network or model_source(model) is None:
+        return None
+    return P.kernel_predictor_dir(platform)
+
+
 def _is_module(obj: Any) -> bool:
     nn = sys.modules.get("torch.nn")
     return nn is not None and isinstance(obj, nn.Module)
@@ -387,11 +269,18 @@ def predict(model: Any, example_input: Any = None, *, platform: str | None = Non
         if isinstance(model, NetGraph) and input_shapes is not None:
             raise InvalidInputError("input_shapes applies to ONNX models; a NetGraph has fixed shapes")
         graph = load_graph(model, input_shapes=input_shapes)
-    out = predict_graph(graph, predictor, platform=platform, store=db)
+    # dynamic input shapes pinned by the caller: the runtime optimiser would see the unpinned model
+    kdir = kernel_route(model, predictor, platform) if input_shapes is None else None
+    if kdir is not None:
+        from archcast.service.kernel_predict import predict_kernels
+
+        out = predict_kernels(model, graph, kdir, platform=platform, store=db)
+    else:
+        out = predict_graph(graph, predictor, platform=platform, store=db)
     if isinstance(model, (str, Path)):
         out.graph["source"] = str(model)
     return out
 
 
-__all__ = ["DEFAULT_STORE", "LatencyPrediction", "interval_half_width", "load_predictor",
+__all__ = ["DEFAULT_STORE", "LatencyPrediction", "interval_half_width", "kernel_route", "load_predictor",
            "predict", "predict_graph", "predict_graphs"]

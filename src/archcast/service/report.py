@@ -25,9 +25,11 @@ def format_prediction(pred: LatencyPrediction, top: int = 10) -> str:
     """A readable text block: headline with interval, measured value, top operators and op types,
     unknown ops, warnings."""
     n_m = len(pred.members_ms)
+    kernels = pred.predictor == "kernels"
+    how = (f"kernel model over the {pred.graph.get('n_kernels', len(pred.operators))} kernels the runtime executes"
+           if kernels else f"{n_m}-member ensemble")
     lines = [f"{_title(pred)} on {pred.platform}: {_ms(pred.latency_ms)} ms "
-             f"({100 * pred.level:.0f}% interval {_ms(pred.low_ms)}–{_ms(pred.high_ms)} ms, "
-             f"{n_m}-member ensemble)"]
+             f"({100 * pred.level:.0f}% interval {_ms(pred.low_ms)}–{_ms(pred.high_ms)} ms, {how})"]
     m = pred.measured
     if m:
         runs = f"median of {m['n_runs']} runs" if m.get("n_runs") else "median"
@@ -39,12 +41,19 @@ def format_prediction(pred: LatencyPrediction, top: int = 10) -> str:
     if ops:
         w_name = min(48, max(len("operator"), *(len(o["name"] or "-") for o in ops)))
         w_op = max(len("op type"), *(len(o["op_type"]) for o in ops))
-        lines += ["", f"top {len(ops)} of {len(pred.operators)} operators",
-                  f"  {'operator':<{w_name}}  {'op type':<{w_op}}  {'ms':>9}  {'share':>6}"]
+        what = "kernels" if kernels else "operators"
+        lines += ["", f"top {len(ops)} of {len(pred.operators)} {what}",
+                  f"  {what[:-1]:<{w_name}}  {'op type':<{w_op}}  {'ms':>9}  {'share':>6}"
+                  + ("  runs (your operators)" if kernels else "")]
         for o in ops:
             nm = o["name"] or "-"
             nm = nm if len(nm) <= w_name else "…" + nm[-(w_name - 1):]
-            lines.append(f"  {nm:<{w_name}}  {o['op_type']:<{w_op}}  {o['ms']:>9.4f}  {100 * o['share']:>5.1f}%")
+            line = f"  {nm:<{w_name}}  {o['op_type']:<{w_op}}  {o['ms']:>9.4f}  {100 * o['share']:>5.1f}%"
+            if kernels:
+                origin = o.get("origin") or []
+                line += "  " + (", ".join(origin[:3]) + (f" +{len(origin) - 3}" if len(origin) > 3 else "")
+                                if origin else "(added by the runtime)")
+            lines.append(line)
         types = list(pred.by_op_type.items())[:max(0, top)]
         total = pred.latency_ms or 1.0
         lines += ["", "by op type: " + ", ".join(f"{op} {_ms(ms)} ms ({100 * ms / total:.0f}%)" for op, ms in types)]

@@ -1,0 +1,130 @@
+"""Predict from what runs: an ONNX model's latency as the sum of the kernels its runtime executes.
+
+:func:`predict_kernels` asks the platform's runtime for the graph it will execute
+(:func:`archcast.profile.runtime_graph.runtime_graph`: onnxruntime's own optimiser, applied offline
+to the model with random weights), predicts every kernel with the platform's kernel-level
+predictor (:class:`~archcast.predictors.latency.kernels.KernelLatency`, checkpoint
+``kernels-<platform>``), and returns a :class:`~archcast.service.prediction.LatencyPrediction` whose
+``operators`` are the kernels (each with ``origin``: the user's operators it executes), scaled so
+that they sum to the network latency. The interval is ``point * exp(+-h)`` with ``h`` the
+split-conformal half-width the checkpoint was calibrated with (leave-one-family-out errors).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archcast.errors import ArchcastError, CheckpointError
+from archcast.graph.ir import NetGraph
+
+_loaded: dict[tuple[str, int], Any] = {}
+
+
+def load_kernel_predictor(directory: str | Path) -> Any:
+    """The :class:`KernelLatency` saved in ``directory`` (kept, keyed by directory and mtime)."""
+    from archcast.predictors.latency.kernels import KernelLatency
+
+    d = Path(directory).resolve()
+    key = (str(d), (d / "config.json").stat().st_mtime_ns)
+    pred = _loaded.get(key)
+    if pred is None:
+        pred = KernelLatency.load(d)
+        pred.checkpoint_dir_ = str(d)
+        if len(_loaded) >= 4:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = pred
+    return pred
+
+
+def is_kernel_checkpoint(directory: str | Path) -> bool:
+    """Whether ``directory`` holds a kernel-level latency predictor (by its config's ``predictor``)."""
+    import json
+
+    try:
+        cfg = json.loads((Path(directory) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(cfg, dict) and cfg.get("predictor") in ("kernels", "kernels-prior")
+
+
+def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platform: str | None = None,
+                    store: Any = None) -> Any:
+    """Predict ``model`` (an ONNX path, bytes or ModelProto; ``graph`` is its archcast IR, for the
+    fingerprint, the store lookup and the report) with the kernel predictor in ``directory``."""
+    from archcast.profile.platform import Platform, default_platform
+    from archcast.profile.runtime_graph import runtime_graph
+    from archcast.service.prediction import LatencyPrediction, _interval_config, _measured, _platform_of
+
+    pred = load_kernel_predictor(directory)
+    cfg = pred.checkpoint_config_
+    where = repr(str(directory))
+    pname, pid = _platform_of(cfg, platform, None)
+    level, _k, floor = _interval_config(cfg, where)
+    try:
+        plat = Platform.from_dict(cfg["platform"]) if cfg.get("platform") else default_platform()
+    except (ArchcastError, KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {where}: its platform cannot be rebuilt: {e}") from None
+
+    t0 = time.perf_counter()
+    rg = runtime_graph(model, plat)
+    kernels = pred.kernel_us([rg.graph])[0]
+    point = float(pred.predict([rg.graph])[0])
+    predict_s = time.perf_counter() - t0
+    if not (math.isfinite(point) and point > 0 and np.all(np.isfinite(kernels))):
+        raise CheckpointError(f"the predictor {where} produced a non-finite latency (corrupt checkpoint?)")
+
+    scale = point / max(float(kernels.sum()), 1e-12)  # the profiler's view -> shares of the network latency
+    operators = [{"index": i, "name": n.name, "op_type": n.op_type, "ms": float(k * scale),
+                  "share": float(k / kernels.sum()) if kernels.sum() > 0 else 0.0,
+                  "origin": list(rg.origin.get(n.name, ()))}
+                 for i, (n, k) in enumerate(zip(rg.graph.nodes, kernels))]
+    by_op: dict[str, float] = {}
+    for o in operators:
+        by_op[o["op_type"]] = by_op.get(o["op_type"], 0.0) + o["ms"]
+
+    warnings: list[str] = []
+    seen = set(cfg.get("train_ops") or [])
+    unknown: dict[str, int] = {}
+    if seen:
+        for n in rg.graph.nodes:
+            if n.op_type not in seen:
+                unknown[n.op_type] = unknown.get(n.op_type, 0) + 1
+    if unknown:
+        listed = ", ".join(f"{op} x{c}" for op, c in sorted(unknown.items(), key=lambda kv: -kv[1]))
+        warnings.append(f"kernel types never seen in training: {listed}; their time comes from the prior of "
+                        "their kernel class")
+    if floor <= 0:
+        warnings.append("this checkpoint has no calibrated interval (trained without --bench)")
+    fp = graph.fingerprint()
+    batch = int(graph.meta.get("batch_size", 1) or 1)
+    measured = _measured(store, fp, pid, batch, warnings)
+    n = len(rg.graph.nodes)
+    n_unknown = sum(unknown.values())
+    return LatencyPrediction(
+        latency_ms=point, low_ms=point * math.exp(-floor), high_ms=point * math.exp(floor), level=level,
+        members_ms=[point], platform=pname, platform_id=pid, operators=operators,
+        by_op_type=dict(sorted(by_op.items(), key=lambda kv: -kv[1])), unknown_ops=unknown,
+        unknown_share=n_unknown / n if n else 0.0, warnings=warnings, measured=measured,
+        graph={"name": graph.name, "n_nodes": len(graph.nodes), "flops": int(graph.flops), "params": int(graph.params),
+               "batch_size": batch, "fingerprint": fp, "n_kernels": n, "eliminated": len(rg.eliminated)},
+        predict_s=predict_s, predictor="kernels")
+
+
+def model_source(model: Any) -> Any:
+    """``model`` if it is something :func:`runtime_graph` reads (an ``.onnx`` path, bytes, a
+    ModelProto), else None (a graph JSON, a NetGraph, a torch module: no runtime graph)."""
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    if isinstance(model, (str, Path)):
+        return model if str(model).lower().endswith(".onnx") else None
+    if type(model).__name__ == "ModelProto":
+        return model
+    return None
+
+
+__all__ = ["is_kernel_checkpoint", "load_kernel_predictor", "model_source", "predict_kernels"]
