@@ -1,0 +1,82 @@
+"""Predicting from what runs: ``archcast predict`` with a kernel-level checkpoint (runtime graph,
+kernel breakdown with origins, conformal interval, routing and its errors)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+
+import archcast
+from archcast.cli import main
+from archcast.errors import InvalidInputError
+from archcast.predictors import create_predictor
+from archcast.profile.platform import default_platform
+from archcast.profile.runtime_graph import node_names, runtime_graph
+from archcast.service import kernel_predict
+from archcast.service.report import format_prediction
+from archcast.zoo import export_sample, get_family
+
+FLOOR = 0.1
+
+
+def _times(g):
+    return {n.name: 5.0 + n.flops / 5e4 for n in g.nodes}
+
+
+@pytest.fixture(scope="module")
+def kenv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kernels")
+    models = [export_sample(get_family(f).sample(s)) for f, s in
+              [("nb201", 0), ("nb201", 1), ("gcn", 0), ("gcn", 1), ("graphsage", 0), ("graphsage", 1)]]
+    rgs = [runtime_graph(m).graph for m in models]
+    times = [_times(g) for g in rgs]
+    y = np.array([sum(t.values()) / 1000.0 for t in times])
+    pred = create_predictor("kernels-prior", task="latency", min_kernels=3)
+    pred.fit(rgs[:4], y[:4], rgs[4:], y[4:], kernel_times=times[:4])
+    d = pred.save(root / "kernels-test", extra={
+        "platform": default_platform().to_dict(),
+        "interval": {"level": 0.9, "k": 0.0, "floor": FLOOR, "source": "test"},
+        "train_ops": sorted({n.op_type for g in rgs for n in g.nodes})})
+    model = root / "cell.onnx"
+    model.write_bytes(export_sample(get_family("nb201").sample(3)))
+    return {"dir": d, "model": model, "pred": pred}
+
+
+def test_the_breakdown_lists_the_kernels_that_run_and_what_they_came_from(kenv):
+    out = archcast.predict(str(kenv["model"]), predictor=kenv["dir"])
+    rg = runtime_graph(str(kenv["model"]))
+    assert out.predictor == "kernels" and [o["name"] for o in out.operators] == [n.name for n in rg.graph.nodes]
+    assert sum(o["ms"] for o in out.operators) == pytest.approx(out.latency_ms, rel=1e-9)
+    assert out.latency_ms == pytest.approx(float(kenv["pred"].predict([rg.graph])[0]), rel=1e-9)
+    assert out.high_ms / out.latency_ms == pytest.approx(math.exp(FLOOR))
+    assert out.low_ms / out.latency_ms == pytest.approx(math.exp(-FLOOR))
+    # every operator of the user's model is in one kernel's origin or eliminated by the runtime
+    names = node_names(onnx.load(str(kenv["model"])).graph)
+    mapped = [x for o in out.operators for x in o["origin"]]
+    assert sorted(mapped + list(rg.eliminated)) == sorted(names)
+    assert out.graph["n_kernels"] == len(rg.graph.nodes) < out.graph["n_nodes"]
+    text = format_prediction(out)
+    assert "kernels the runtime executes" in text and "runs (your operators)" in text
+
+
+def test_cli_routes_to_the_kernel_checkpoint_and_network_opts_out(kenv, capsys):
+    assert main(["predict", str(kenv["model"]), "--predictor", str(kenv["dir"]), "--no-store"]) == 0
+    assert "kernels the runtime executes" in capsys.readouterr().out
+    assert kernel_predict.is_kernel_checkpoint(kenv["dir"])
+    from archcast.service.predict import kernel_route
+
+    assert kernel_route(str(kenv["model"]), kenv["dir"], None) == kenv["dir"]
+    assert kernel_route(str(kenv["model"]), None, "no-kernel-platform") is None
+    assert kernel_route(str(kenv["model"]), None, None, network=True) is None
+
+
+def test_a_graph_json_cannot_go_to_the_kernel_predictor(kenv, tmp_path):
+    from archcast.frontends.onnx import load_onnx
+
+    path = tmp_path / "g.json"
+    path.write_text(load_onnx(kenv["model"].read_bytes()).to_json())
+    with pytest.raises(InvalidInputError, match="needs an ONNX model"):
+        archcast.predict(str(path), predictor=kenv["dir"])
