@@ -45,6 +45,11 @@ def test_kernel_predictors_get_runtime_graphs_and_kernel_times(synthetic, tmp_pa
     res = bench.run_latency_bench(cfg, tmp_path / "jobs.jsonl", progress=False, log=lambda _m: None)
     # the synthetic latency is additive over nodes, so the kernel sum recovers it on unseen families
     assert res["protocols"]["lofo"]["kernels-prior"]["summary"]["mape"]["mean"] < 5.0
+    # the per-kernel law is the one the synthetic times follow: kernels agree, top-5 sets too
+    k = res["protocols"]["lofo"]["kernels-prior"]["kernels"]
+    assert k["median_kernel_mape"]["mean"] < 0.05 and k["top5_overlap"]["mean"] > 0.9
+    assert "kernels" not in res["protocols"]["lofo"]["flops-linear"]
+    assert "top-5 overlap" in bench.markdown(res)
 
 
 def test_run_resume_aggregate_and_write(synthetic, tmp_path):

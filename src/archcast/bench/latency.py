@@ -151,6 +151,9 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         p = pred.predict(test_graphs)
     out["predict_s"] = time.perf_counter() - t1
     out["fit_s"] = fit_s
+    if "kernel_times" in fit_kw:
+        out["kernels"] = kernel_agreement(pred.kernel_us(test_graphs), test_graphs,
+                                          [_runtime_data(d)[1][i] for i in te])
     out["pred"] = [float(f"{v:.5g}") for v in p]
     hist = getattr(pred, "history_", None)
     if isinstance(hist, dict):
@@ -158,6 +161,27 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(hist, list) and hist and isinstance(hist[0], dict):
         out["best_epoch"] = [h.get("best_epoch") for h in hist]
     return out
+
+
+def kernel_agreement(pred_us: list[np.ndarray], graphs: list[Any], measured: list[dict[str, float]],
+                     top: int = 5) -> dict[str, list[float]]:
+    """Per test model, predicted against profiled kernel times: ``mape`` over its labelled kernels,
+    ``wape`` (sum |p - t| / sum t: the error where the time is) and ``top5`` (the share of the
+    profiler's ``top`` slowest kernels that are among the predicted ``top`` slowest)."""
+    mape, wape, overlap = [], [], []
+    for p, g, lab in zip(pred_us, graphs, measured):
+        names = [n.name for n in g.nodes]
+        t = np.array([lab.get(n, np.nan) for n in names], dtype=np.float64)
+        ok = np.isfinite(t) & (t > 0)
+        if ok.sum() == 0:
+            continue
+        pp, tt = np.asarray(p)[ok], t[ok]
+        mape.append(float(np.mean(np.abs(pp / tt - 1.0))))
+        wape.append(float(np.abs(pp - tt).sum() / tt.sum()))
+        k = min(top, int(ok.sum()))
+        overlap.append(len(set(np.argsort(-pp)[:k]) & set(np.argsort(-tt)[:k])) / k)
+    return {"mape": [round(v, 5) for v in mape], "wape": [round(v, 5) for v in wape],
+            "top5": [round(v, 4) for v in overlap]}
 
 
 def _job_key(job: dict[str, Any], fingerprint: str) -> str:
@@ -296,6 +320,17 @@ def aggregate(cfg: LatencyBenchConfig, results: list[dict[str, Any]], d: dict[st
             entry = {"summary": summary, "per_family_mape": fam_mape, "seeds": per_seed}
             if proto in ("lofo", "logo") and runs:
                 entry["conformal"] = conformal_coverage(runs, y, cfg.seeds)
+            if runs and all("kernels" in r for r in runs):
+                entry["kernels"] = {
+                    "median_kernel_mape": _mean_std([float(np.median([v for r in runs if r["seed"] == s_
+                                                                      for v in r["kernels"]["mape"]]))
+                                                     for s_ in range(cfg.seeds)]),
+                    "mean_wape": _mean_std([float(np.mean([v for r in runs if r["seed"] == s_ for v in r["kernels"]["wape"]]))
+                                            for s_ in range(cfg.seeds)]),
+                    "top5_overlap": _mean_std([float(np.mean([v for r in runs if r["seed"] == s_
+                                                              for v in r["kernels"]["top5"]])) for s_ in range(cfg.seeds)]),
+                    "top5_at_least_4": _mean_std([float(np.mean([v >= 0.8 for r in runs if r["seed"] == s_
+                                                                 for v in r["kernels"]["top5"]])) for s_ in range(cfg.seeds)])}
             if proto in ("lofo", "logo") and runs and "members" in runs[0] and (len(runs[0]["members"]) > 1 or cfg.seeds > 1):
                 entry["interval"] = interval_coverage(runs, y, fam, cfg.seeds)
             pr[p] = entry
@@ -444,6 +479,15 @@ def markdown(result: dict[str, Any]) -> str:
                 m = preds[p]["per_family_mape"].get(f)
                 cells.append(f"{m['mean'] * 100:.1f}" if m else "–")
             lines.append(f"| {f} | " + " | ".join(cells) + " |")
+        kern = {p: e["kernels"] for p, e in preds.items() if e.get("kernels")}
+        if kern:
+            lines += ["", "Kernels of the test models, predicted against profiled (per model; mean ± std over seeds): "
+                          "median over models of the kernel-time MAPE, mean WAPE (sum |p - t| / sum t), mean overlap "
+                          "of the predicted and profiled top-5 kernels, share of models with >= 4 of 5 in common:", "",
+                      "| predictor | kernel MAPE | WAPE | top-5 overlap | >= 4 of top 5 |", "|---|---|---|---|---|"]
+            for p, k in kern.items():
+                lines.append(f"| {p} | {_pm(k['median_kernel_mape'])} | {_pm(k['mean_wape'])} | "
+                             f"{_pm(k['top5_overlap'])} | {_pm(k['top5_at_least_4'])} |")
         conf = {p: e["conformal"] for p, e in preds.items() if e.get("conformal", {}).get("per_fold")}
         if conf:
             lines += ["", "90 % split-conformal interval (`p × exp(±h)`, h calibrated on the *other* held-out "

@@ -32,7 +32,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 import onnx
@@ -224,6 +224,22 @@ def random_inputs(session: ort.InferenceSession, batch_size: int, seed: int = 0,
     return feeds
 
 
+def prepare_model(model: ModelSource, name: str | None, seed: int,
+                  before_fill: Callable[[onnx.ModelProto], Any] | None = None) -> tuple[str, bytes, dict[str, int], Any]:
+    """``(label, serialized model with weights, embedding-table bounds, before_fill(proto))``: the
+    model read once, random weights filled in where it has none (a weight-free zoo model), ready
+    for a session; ``before_fill`` sees the model as given (e.g. to keep its graph's skeleton)."""
+    label = name or (f"ONNX file {str(model)!r}" if isinstance(model, (str, Path)) else "ONNX model")
+    proto = _load_model(model, label)
+    int_highs = index_bounds(proto)
+    kept = before_fill(proto) if before_fill is not None else None
+    try:
+        fill_weights(proto, seed=seed)
+    except MeasurementError as e:
+        raise MeasurementError(e.stage, e.reason, model=label) from None
+    return label, proto.SerializeToString(), int_highs, kept
+
+
 def check_platform(platform: Platform) -> None:
     """The platform must describe this process, else the number would be mislabelled."""
     here = {"backend": "onnxruntime-cpu", "runtime": "onnxruntime", "runtime_version": ort.__version__,
@@ -274,15 +290,7 @@ def measure_onnx(
             f"measure_onnx needs min_runs >= 1, min_time_s >= 0, max_time_s > 0, warmup_runs >= 0, "
             f"profile_runs >= 1, profile_max_s > 0; got {min_runs}, {min_time_s}, {max_time_s}, {warmup_runs}, "
             f"{profile_runs}, {profile_max_s}")
-    label = name or (f"ONNX file {str(model)!r}" if isinstance(model, (str, Path)) else "ONNX model")
-    proto = _load_model(model, label)
-    int_highs = index_bounds(proto)
-    try:
-        fill_weights(proto, seed=seed)
-    except MeasurementError as e:
-        raise MeasurementError(e.stage, e.reason, model=label) from None
-    data = proto.SerializeToString()
-    del proto
+    label, data, int_highs, _ = prepare_model(model, name, seed)
 
     t0 = time.perf_counter()
     sess = _session(data, platform, label)
@@ -376,5 +384,5 @@ def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outp
         return prof
 
 
-__all__ = ["check_platform", "fill_weights", "index_bounds", "measure_onnx", "parse_ort_profile", "random_inputs",
+__all__ = ["check_platform", "fill_weights", "index_bounds", "measure_onnx", "prepare_model", "parse_ort_profile", "random_inputs",
            "session_options"]

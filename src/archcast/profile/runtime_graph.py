@@ -64,8 +64,7 @@ from archcast.frontends.onnx import _topo, load_onnx
 from archcast.graph.ir import NetGraph
 from archcast.profile.kernels import ORT_ERRORS, annotate_optimized, ort_reason
 from archcast.profile.measurement import MeasurementError
-from archcast.profile.ort import ModelSource, _load_model, _session, fill_weights, index_bounds, random_inputs, \
-    session_options
+from archcast.profile.ort import ModelSource, _session, prepare_model, random_inputs, session_options
 from archcast.profile.platform import default_platform
 
 if TYPE_CHECKING:
@@ -553,16 +552,7 @@ def runtime_graph(model: ModelSource, platform: Platform | None = None, *, seed:
                                 f"has backend {platform.backend!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError(f"batch_size must be an integer >= 1; got {batch_size!r}")
-    label = name or (f"ONNX file {str(model)!r}" if isinstance(model, (str, Path)) else "ONNX model")
-    proto = _load_model(model, label)
-    int_highs = index_bounds(proto)
-    original = _skeleton(proto.graph)
-    try:
-        fill_weights(proto, seed=seed)
-    except MeasurementError as e:
-        raise MeasurementError(e.stage, e.reason, model=label) from None
-    data = proto.SerializeToString()
-    del proto
+    label, data, int_highs, original = prepare_model(model, name, seed, lambda p: _skeleton(p.graph))
 
     with tempfile.TemporaryDirectory(prefix="archcast-ort-graph-") as tmp:
         opt_path = os.path.join(tmp, "optimized.onnx")

@@ -77,16 +77,17 @@ def plot_breakdown(pred: LatencyPrediction, path: str | Path, top: int = 15) -> 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise InvalidInputError(f"top must be an integer >= 1; got {top!r}")
     ops = sorted(pred.operators, key=lambda o: -o["ms"])[:top][::-1]  # slowest on top
-    labels = [f"{(o['name'] or '-')[-40:]} ({o['op_type']})" for o in ops]
+    what = "kernels" if pred.predictor == "kernels" else "operators"
+    labels = [f"{(o['name'] or '-')[-40:]} ({o['op_type'].removeprefix('com.microsoft.')})" for o in ops]
     fig = Figure(figsize=(8.0, 1.4 + 0.32 * len(ops)))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.barh(range(len(ops)), [o["ms"] for o in ops], color="#4c72b0")
     ax.set_yticks(range(len(ops)), labels, fontsize=8)
     ax.set_xlabel("predicted latency (ms)")
-    ax.set_title(f"{_title(pred)} on {pred.platform}: {_ms(pred.latency_ms)} ms "
-                 f"({100 * pred.level:.0f}% interval {_ms(pred.low_ms)}–{_ms(pred.high_ms)} ms)\n"
-                 f"top {len(ops)} of {len(pred.operators)} operators", fontsize=9)
+    ax.set_title(f"{_title(pred)} on {pred.platform}: {_ms(pred.latency_ms)} ms\n"
+                 f"({100 * pred.level:.0f}% interval {_ms(pred.low_ms)}–{_ms(pred.high_ms)} ms), "
+                 f"top {len(ops)} of {len(pred.operators)} {what}", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     out = Path(path)

@@ -114,3 +114,37 @@ def test_kernel_predictors_need_kernel_times_and_say_so():
         create_predictor("kernels-prior", task="latency").fit(g[:8], y[:8], g[8:], y[8:], kernel_times=[{}] * 8)
     with pytest.raises(InvalidInputError, match="blend_grid"):
         create_predictor("kernels", task="latency", blend_grid="0,2").fit(g[:8], y[:8], g[8:], y[8:], kernel_times=t[:8])
+
+
+def test_numpy_trees_match_lightgbm_with_missing_values_and_categories():
+    import lightgbm as lgb
+
+    from archcast.predictors.latency.trees import NumpyTrees, trees_from_booster
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 4))
+    x[:, 3] = rng.integers(0, 12, 3000)
+    y = np.sin(x[:, 0]) + (x[:, 3] % 3) - 0.5 * np.nan_to_num(x[:, 1])
+    x[rng.random(x.shape) < 0.08] = np.nan
+    x[rng.random(x.shape) < 0.05] = 0.0
+    b = lgb.LGBMRegressor(n_estimators=40, num_leaves=15, min_child_samples=5, verbose=-1).fit(
+        x, y, categorical_feature=[3]).booster_
+    test = rng.normal(size=(2000, 4))
+    test[:, 3] = rng.integers(-2, 15, 2000)  # negative and unseen categories go right
+    test[rng.random(test.shape) < 0.1] = np.nan
+    test[rng.random(test.shape) < 0.05] = 0.0
+    np.testing.assert_allclose(NumpyTrees(trees_from_booster(b)).predict(test), b.predict(test), rtol=1e-12, atol=1e-12)
+
+
+def test_a_saved_kernel_predictor_loads_without_lightgbm(tmp_path):
+    import subprocess
+    import sys
+
+    g, t, y = _kernel_graphs(60, seed=3)
+    p = create_predictor("kernels", task="latency", n_estimators=20, min_child_samples=5, min_kernels=5).fit(
+        g[:40], y[:40], g[40:50], y[40:50], kernel_times=t[:40])
+    p.save(tmp_path / "k")
+    code = ("import sys; from archcast.predictors.latency.kernels import KernelLatency; "
+            f"KernelLatency.load({str(tmp_path / 'k')!r}); print('lightgbm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

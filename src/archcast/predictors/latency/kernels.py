@@ -291,6 +291,7 @@ class KernelLatency(LatencyPredictor):
 
     # ----------------------------------------------------------------------------- checkpoints
     GBM_FILE: ClassVar[str] = "correction.lgbm.txt"
+    TREES_FILE: ClassVar[str] = "correction.trees.json"  # the same trees for NumPy (no LightGBM import)
 
     def config(self) -> dict[str, Any]:
         """Everything but the correction model, JSON-able (``checkpoint``'s ``config.json``)."""
@@ -301,7 +302,8 @@ class KernelLatency(LatencyPredictor):
                 "class_coef": {k: [float(x) for x in v] for k, v in self.class_coef_.items()},
                 "global_coef": [float(x) for x in self.global_coef_], "delta_ms": self.delta_ms_,
                 "map": [float(x) for x in self.map_], "blend": self.blend_, "op_vocab": list(self.op_vocab_),
-                "correction_file": self.GBM_FILE if getattr(self, "gbm_", None) is not None else None}
+                "correction_file": self.GBM_FILE if getattr(self, "gbm_", None) is not None else None,
+                "correction_trees": self.TREES_FILE if getattr(self, "gbm_", None) is not None else None}
 
     def save(self, directory: Any, extra: dict[str, Any] | None = None) -> Any:
         """``config.json`` (coefficients, map, blend; ``extra`` merged in: platform, interval...) and
@@ -319,7 +321,13 @@ class KernelLatency(LatencyPredictor):
         d.mkdir(parents=True, exist_ok=True)
         gbm = getattr(self, "gbm_", None)
         if gbm is not None:
+            if not hasattr(gbm, "model_to_string"):
+                raise InvalidInputError(f"predictor {self.name!r} was loaded for inference only (NumPy trees); "
+                                        "save the checkpoint directory it came from instead")
+            from archcast.predictors.latency.trees import trees_from_booster
+
             (d / self.GBM_FILE).write_text(gbm.model_to_string())
+            (d / self.TREES_FILE).write_text(json.dumps(trees_from_booster(gbm), separators=(",", ":")))
         cfg = {**self.config(), **(extra or {}), "archcast_version": __version__, "created_unix": int(time.time()),
                "format_version": FORMAT_VERSION}
         (d / CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True))
@@ -352,7 +360,17 @@ class KernelLatency(LatencyPredictor):
             self.op_vocab_ = [str(o) for o in cfg["op_vocab"]]
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {str(directory)!r} is incomplete or damaged: {e!r}") from None
-        if cfg.get("correction_file"):
+        if cfg.get("correction_trees"):  # NumPy inference: loading never imports LightGBM
+            import json
+
+            from archcast.predictors.latency.trees import NumpyTrees
+
+            path = Path(directory) / cfg["correction_trees"]
+            try:
+                self.gbm_ = NumpyTrees(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise CheckpointError(f"checkpoint correction {str(path)!r} cannot be read: {e}") from None
+        elif cfg.get("correction_file"):
             import lightgbm as lgb
 
             path = Path(directory) / cfg["correction_file"]
