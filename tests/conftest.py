@@ -7,8 +7,14 @@ profiling workers). ``pytest -m "not slow and not subprocess"`` gives the quick 
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# the runtime-graph cache of `archcast predict` goes to a scratch directory, never the user's
+os.environ.setdefault("ARCHCAST_CACHE", tempfile.mkdtemp(prefix="archcast-test-cache-"))
 
 # tiny, fast settings of every registered predictor: (task, name) -> hyper-parameters
 TINY_PREDICTORS: dict[tuple[str, str], dict] = {

@@ -80,3 +80,22 @@ def test_a_graph_json_cannot_go_to_the_kernel_predictor(kenv, tmp_path):
     path.write_text(load_onnx(kenv["model"].read_bytes()).to_json())
     with pytest.raises(InvalidInputError, match="needs an ONNX model"):
         archcast.predict(str(path), predictor=kenv["dir"])
+
+
+def test_runtime_graphs_are_cached_and_a_damaged_entry_is_rebuilt(kenv, tmp_path, monkeypatch):
+    monkeypatch.setenv(kernel_predict.CACHE_ENV, str(tmp_path))
+    calls = []
+
+    def build(m, p):
+        calls.append(1)
+        return runtime_graph(m, p)
+
+    plat = default_platform()
+    first = kernel_predict.cached_runtime_graph(str(kenv["model"]), plat, build)
+    again = kernel_predict.cached_runtime_graph(str(kenv["model"]), plat, build)
+    assert len(calls) == 1 and again.graph.fingerprint() == first.graph.fingerprint()
+    assert again.origin == first.origin and again.eliminated == first.eliminated
+    (entry,) = (tmp_path / "runtime-graphs").iterdir()
+    entry.write_text("{not json")
+    kernel_predict.cached_runtime_graph(str(kenv["model"]), plat, build)
+    assert len(calls) == 2

@@ -12,8 +12,12 @@ split-conformal half-width the checkpoint was calibrated with (leave-one-family-
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +47,6 @@ def load_kernel_predictor(directory: str | Path) -> Any:
 
 def is_kernel_checkpoint(directory: str | Path) -> bool:
     """Whether ``directory`` holds a kernel-level latency predictor (by its config's ``predictor``)."""
-    import json
-
     try:
         cfg = json.loads((Path(directory) / "config.json").read_text())
     except (OSError, ValueError):
@@ -57,7 +59,11 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
     """Predict ``model`` (an ONNX path, bytes or ModelProto; ``graph`` is its archcast IR, for the
     fingerprint, the store lookup and the report) with the kernel predictor in ``directory``."""
     from archcast.profile.platform import Platform, default_platform
-    from archcast.profile.runtime_graph import runtime_graph
+
+    def runtime_graph(m: Any, p: Any) -> Any:
+        from archcast.profile.runtime_graph import runtime_graph as build
+
+        return build(m, p)
     from archcast.service.prediction import LatencyPrediction, _interval_config, _measured, _platform_of
 
     pred = load_kernel_predictor(directory)
@@ -71,7 +77,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         raise CheckpointError(f"checkpoint {where}: its platform cannot be rebuilt: {e}") from None
 
     t0 = time.perf_counter()
-    rg = runtime_graph(model, plat)
+    rg = cached_runtime_graph(model, plat, runtime_graph)
     kernels = pred.kernel_us([rg.graph])[0]
     point = float(pred.predict([rg.graph])[0])
     predict_s = time.perf_counter() - t0
@@ -115,6 +121,72 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         predict_s=predict_s, predictor="kernels")
 
 
+CACHE_ENV = "ARCHCAST_CACHE"
+
+
+@dataclass(frozen=True)
+class CachedRuntime:
+    """What predicting needs of a :class:`~archcast.profile.runtime_graph.RuntimeGraph`."""
+
+    graph: NetGraph
+    origin: dict[str, tuple[str, ...]]
+    eliminated: tuple[str, ...]
+
+
+def cache_dir() -> Path:
+    """Where runtime graphs are cached: ``$ARCHCAST_CACHE`` or the per-user cache directory."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("archcast"))
+
+
+def _model_bytes(model: Any) -> bytes:
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    if isinstance(model, (str, Path)):
+        return Path(model).read_bytes()
+    return model.SerializeToString()
+
+
+def cached_runtime_graph(model: Any, platform: Any, build: Any) -> Any:
+    """``build(model, platform)``'s runtime graph, cached on disk by the model's bytes, the platform
+    and the onnxruntime and archcast versions (the optimiser's output depends on all four): a
+    repeated prediction skips the onnxruntime session. An unreadable cache entry is rebuilt."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from archcast._version import __version__
+
+    try:
+        ort_version = version("onnxruntime")
+    except PackageNotFoundError:
+        ort_version = "?"
+    try:
+        data = _model_bytes(model)
+    except OSError:
+        return build(model, platform)  # the builder reports the unreadable file
+    key = hashlib.sha256(data + f"|{platform.platform_id}|{ort_version}|{__version__}".encode()).hexdigest()[:32]
+    path = cache_dir() / "runtime-graphs" / f"{key}.json"
+    try:
+        d = json.loads(path.read_text())
+        return CachedRuntime(NetGraph.from_dict(d["graph"]), {k: tuple(v) for k, v in d["origin"].items()},
+                             tuple(d["eliminated"]))
+    except (OSError, ValueError, KeyError, TypeError, ArchcastError):
+        pass
+    rg = build(model, platform)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"graph": rg.graph.to_dict(), "origin": {k: list(v) for k, v in rg.origin.items()},
+                                   "eliminated": list(rg.eliminated)}))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return rg
+
+
 def model_source(model: Any) -> Any:
     """``model`` if it is something :func:`runtime_graph` reads (an ``.onnx`` path, bytes, a
     ModelProto), else None (a graph JSON, a NetGraph, a torch module: no runtime graph)."""
@@ -127,4 +199,4 @@ def model_source(model: Any) -> Any:
     return None
 
 
-__all__ = ["is_kernel_checkpoint", "load_kernel_predictor", "model_source", "predict_kernels"]
+__all__ = ["CACHE_ENV", "CachedRuntime", "cache_dir", "cached_runtime_graph", "is_kernel_checkpoint", "load_kernel_predictor", "model_source", "predict_kernels"]
