@@ -147,13 +147,14 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         members = pred.predict_members(test_graphs)
         out["members"] = [[float(f"{v:.5g}") for v in row] for row in members]
         p = members.mean(0)
+    elif "kernel_times" in fit_kw:
+        p, kernel_pred = pred.predict_with_kernels(test_graphs)
     else:
         p = pred.predict(test_graphs)
     out["predict_s"] = time.perf_counter() - t1
     out["fit_s"] = fit_s
     if "kernel_times" in fit_kw:
-        out["kernels"] = kernel_agreement(pred.kernel_us(test_graphs), test_graphs,
-                                          [_runtime_data(d)[1][i] for i in te])
+        out["kernels"] = kernel_agreement(kernel_pred, test_graphs, [_runtime_data(d)[1][i] for i in te])
     out["pred"] = [float(f"{v:.5g}") for v in p]
     hist = getattr(pred, "history_", None)
     if isinstance(hist, dict):
@@ -182,6 +183,17 @@ def kernel_agreement(pred_us: list[np.ndarray], graphs: list[Any], measured: lis
         overlap.append(len(set(np.argsort(-pp)[:k]) & set(np.argsort(-tt)[:k])) / k)
     return {"mape": [round(v, 5) for v in mape], "wape": [round(v, 5) for v in wape],
             "top5": [round(v, 4) for v in overlap]}
+
+
+def kernel_summary(runs: list[dict[str, Any]], seeds: int) -> dict[str, dict[str, float]]:
+    """Mean +- std over seeds of :func:`kernel_agreement` pooled over a protocol's test models."""
+    def over_seeds(field: str, stat: Callable[[list[float]], float]) -> dict[str, float]:
+        return _mean_std([stat([v for r in runs if r["seed"] == s for v in r["kernels"][field]]) for s in range(seeds)])
+
+    return {"median_kernel_mape": over_seeds("mape", lambda v: float(np.median(v))),
+            "mean_wape": over_seeds("wape", lambda v: float(np.mean(v))),
+            "top5_overlap": over_seeds("top5", lambda v: float(np.mean(v))),
+            "top5_at_least_4": over_seeds("top5", lambda v: float(np.mean(np.asarray(v) >= 0.8)))}
 
 
 def _job_key(job: dict[str, Any], fingerprint: str) -> str:
@@ -321,16 +333,7 @@ def aggregate(cfg: LatencyBenchConfig, results: list[dict[str, Any]], d: dict[st
             if proto in ("lofo", "logo") and runs:
                 entry["conformal"] = conformal_coverage(runs, y, cfg.seeds)
             if runs and all("kernels" in r for r in runs):
-                entry["kernels"] = {
-                    "median_kernel_mape": _mean_std([float(np.median([v for r in runs if r["seed"] == s_
-                                                                      for v in r["kernels"]["mape"]]))
-                                                     for s_ in range(cfg.seeds)]),
-                    "mean_wape": _mean_std([float(np.mean([v for r in runs if r["seed"] == s_ for v in r["kernels"]["wape"]]))
-                                            for s_ in range(cfg.seeds)]),
-                    "top5_overlap": _mean_std([float(np.mean([v for r in runs if r["seed"] == s_
-                                                              for v in r["kernels"]["top5"]])) for s_ in range(cfg.seeds)]),
-                    "top5_at_least_4": _mean_std([float(np.mean([v >= 0.8 for r in runs if r["seed"] == s_
-                                                                 for v in r["kernels"]["top5"]])) for s_ in range(cfg.seeds)])}
+                entry["kernels"] = kernel_summary(runs, cfg.seeds)
             if proto in ("lofo", "logo") and runs and "members" in runs[0] and (len(runs[0]["members"]) > 1 or cfg.seeds > 1):
                 entry["interval"] = interval_coverage(runs, y, fam, cfg.seeds)
             pr[p] = entry

@@ -36,6 +36,13 @@ def interval_k_from_bench(path: str | Path | None) -> tuple[float, str]:
     return float(np.mean(iv["k_all"])), f"{p.name}: LOFO-calibrated ({iv.get('ensemble', '')})"
 
 
+def random_split(indices: np.ndarray, val_frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, validation)``: a random ``val_frac`` (at least 2) of ``indices`` validates; both sorted."""
+    perm = rng.permutation(indices)
+    n_val = max(2, int(round(val_frac * len(perm))))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
 def train_platform_predictor(dataset: str | Path, out: str | Path, *, bench: str | Path | None = None,
                              seed: int = 0, val_frac: float = 0.1, progress: bool = True,
                              **hparams: Any) -> dict[str, Any]:
@@ -49,9 +56,7 @@ def train_platform_predictor(dataset: str | Path, out: str | Path, *, bench: str
     graphs = list(ds.graphs())
     y = np.asarray(ds.latency_ms, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(graphs))
-    n_val = max(2, int(round(val_frac * len(graphs))))
-    va, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    tr, va = random_split(np.arange(len(graphs)), val_frac, rng)
     pred = ArchcastLatency(seed=seed, progress=progress, **hparams)
     t0 = time.perf_counter()
     pred.fit([graphs[i] for i in tr], y[tr], [graphs[i] for i in va], y[va])
@@ -114,10 +119,7 @@ def train_kernel_predictor(dataset: str | Path, out: str | Path, *, bench: str |
     labels = ds.kernel_labels()
     keep = [i for i in range(len(ds.records)) if graphs[i] is not None]
     y = np.asarray(ds.latency_ms, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(keep)
-    n_val = max(2, int(round(val_frac * len(perm))))
-    va, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    tr, va = random_split(np.asarray(keep), val_frac, np.random.default_rng(seed))
     pred = KernelLatency(seed=seed, **hparams)
     t0 = time.perf_counter()
     pred.fit([graphs[i] for i in tr], y[tr], [graphs[i] for i in va], y[va],

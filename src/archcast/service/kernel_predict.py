@@ -26,23 +26,12 @@ import numpy as np
 from archcast.errors import ArchcastError, CheckpointError
 from archcast.graph.ir import NetGraph
 
-_loaded: dict[tuple[str, int], Any] = {}
-
-
 def load_kernel_predictor(directory: str | Path) -> Any:
     """The :class:`KernelLatency` saved in ``directory`` (kept, keyed by directory and mtime)."""
     from archcast.predictors.latency.kernels import KernelLatency
+    from archcast.service.prediction import cached_load
 
-    d = Path(directory).resolve()
-    key = (str(d), (d / "config.json").stat().st_mtime_ns)
-    pred = _loaded.get(key)
-    if pred is None:
-        pred = KernelLatency.load(d)
-        pred.checkpoint_dir_ = str(d)
-        if len(_loaded) >= 4:
-            _loaded.pop(next(iter(_loaded)))
-        _loaded[key] = pred
-    return pred
+    return cached_load(Path(directory).resolve(), KernelLatency.load)
 
 
 def is_kernel_checkpoint(directory: str | Path) -> bool:
@@ -59,11 +48,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
     """Predict ``model`` (an ONNX path, bytes or ModelProto; ``graph`` is its archcast IR, for the
     fingerprint, the store lookup and the report) with the kernel predictor in ``directory``."""
     from archcast.profile.platform import Platform, default_platform
-
-    def runtime_graph(m: Any, p: Any) -> Any:
-        from archcast.profile.runtime_graph import runtime_graph as build
-
-        return build(m, p)
+    from archcast.profile.runtime_graph import runtime_graph
     from archcast.service.prediction import LatencyPrediction, _interval_config, _measured, _platform_of
 
     pred = load_kernel_predictor(directory)
@@ -78,8 +63,8 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
 
     t0 = time.perf_counter()
     rg = cached_runtime_graph(model, plat, runtime_graph)
-    kernels = pred.kernel_us([rg.graph])[0]
-    point = float(pred.predict([rg.graph])[0])
+    net, per_graph = pred.predict_with_kernels([rg.graph])
+    point, kernels = float(net[0]), per_graph[0]
     predict_s = time.perf_counter() - t0
     if not (math.isfinite(point) and point > 0 and np.all(np.isfinite(kernels))):
         raise CheckpointError(f"the predictor {where} produced a non-finite latency (corrupt checkpoint?)")

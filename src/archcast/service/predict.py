@@ -35,7 +35,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from archcast.errors import (
-    ArchcastError,
     CheckpointError,
     InvalidInputError,
     NotFittedError,
@@ -52,13 +51,11 @@ from archcast.service.prediction import (  # noqa: F401  (re-exported: the publi
     _interval_config,
     _measured,
     _platform_of,
+    cached_load,
     interval_half_width,
 )
 
-_CACHE_SIZE = 4
-
 # ------------------------------------------------------------------------------ predictors
-_loaded: dict[tuple[str, int], Any] = {}  # (directory, config.json mtime) -> predictor; filled on use
 
 
 def load_predictor(platform: str | None = None, path: str | Path | None = None):
@@ -73,22 +70,8 @@ def load_predictor(platform: str | None = None, path: str | Path | None = None):
     """
     from archcast.predictors.latency.runtime import LatencyRuntime
 
-    d = P.resolve_predictor_dir(platform, path).resolve()
-    key = (str(d), (d / "config.json").stat().st_mtime_ns)
-    pred = _loaded.get(key)
-    if pred is None:
-        try:
-            pred = LatencyRuntime.load(d)  # NumPy inference: predicting never imports torch
-        except ArchcastError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # malformed config or weights
-            first = (str(e).strip().splitlines() or [""])[0]
-            raise CheckpointError(f"checkpoint {str(d)!r} cannot be loaded: {type(e).__name__}: {first}") from None
-        pred.checkpoint_dir_ = str(d)
-        if len(_loaded) >= _CACHE_SIZE:
-            _loaded.pop(next(iter(_loaded)))
-        _loaded[key] = pred
-    return pred
+    # NumPy inference: predicting never imports torch
+    return cached_load(P.resolve_predictor_dir(platform, path).resolve(), LatencyRuntime.load)
 
 
 def _resolve(predictor: Any, platform: str | None) -> tuple[Any, str | None]:

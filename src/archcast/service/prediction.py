@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -99,6 +99,31 @@ def _platform_of(cfg: Mapping[str, Any], requested: str | None, fallback: str | 
             pid = None
     return name or fallback or "unknown", pid
 
+
+
+_CACHE_SIZE = 4
+_loaded: dict[tuple[str, int], Any] = {}  # (directory, config.json mtime) -> predictor; filled on use
+
+
+def cached_load(directory: Path, load: Callable[[Path], Any]) -> Any:
+    """``load(directory)``, kept for the next call (a few, keyed by directory and config.json mtime,
+    so repeated predictions do not reload weights); a malformed config or weights file is a
+    one-line :class:`CheckpointError`."""
+    key = (str(directory), (directory / "config.json").stat().st_mtime_ns)
+    pred = _loaded.get(key)
+    if pred is None:
+        try:
+            pred = load(directory)
+        except ArchcastError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise CheckpointError(f"checkpoint {str(directory)!r} cannot be loaded: {type(e).__name__}: {first}") from None
+        pred.checkpoint_dir_ = str(directory)
+        if len(_loaded) >= _CACHE_SIZE:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = pred
+    return pred
 
 
 # ------------------------------------------------------------------------------ store

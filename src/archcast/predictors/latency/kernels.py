@@ -148,7 +148,8 @@ class KernelLatency(LatencyPredictor):
             self.gbm_ = self._fit_correction(flat, ok, hp)
             grid = self._grid(hp["blend_grid"])
             vflat = _Flat(val_graphs)
-            corr, vprior, vcorr = self._corr(flat), self._prior(vflat), self._corr(vflat)
+            vprior = self._prior(vflat)
+            corr, vcorr = self._corr(flat, prior), self._corr(vflat, vprior)
             errs, maps = [], []
             for w in grid:  # the network map is refitted on the training networks for every weight
                 maps.append(self._fit_map(flat, prior * np.exp(w * corr), y))
@@ -258,18 +259,28 @@ class KernelLatency(LatencyPredictor):
     def _prior(self, flat: _Flat) -> np.ndarray:
         return np.maximum((_prior_x(flat.rows) * self._coef(flat)).sum(1), MIN_US)
 
-    def _corr(self, flat: _Flat) -> np.ndarray:
+    def _corr(self, flat: _Flat, prior: np.ndarray) -> np.ndarray:
+        """The clipped log correction of every kernel (0 without a correction model)."""
         gbm = getattr(self, "gbm_", None)
         if gbm is None or not len(flat.ops):
             return np.zeros(len(flat.ops))
         clip = self.hp["clip"]
-        return np.clip(gbm.predict(self._features(flat, self._prior(flat))), -clip, clip)
+        return np.clip(gbm.predict(self._features(flat, prior)), -clip, clip)
+
+    def _kernels(self, flat: _Flat) -> np.ndarray:
+        """Every kernel's predicted time (µs): the prior times its blended correction."""
+        prior = self._prior(flat)
+        return prior * np.exp(self.blend_ * self._corr(flat, prior))
+
+    def predict_with_kernels(self, graphs: Sequence[NetGraph]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(network ms, per graph the kernel µs in node order)`` from one pass over the kernels."""
+        flat = _Flat(list(graphs))
+        k = self._kernels(flat)
+        return self._network(flat, k), [k[flat.gid == i] for i in range(flat.n_graphs)]
 
     def kernel_us(self, graphs: Sequence[NetGraph]) -> list[np.ndarray]:
         """Predicted time (µs per run, profiler's view) of every kernel of every graph, in node order."""
-        flat = _Flat(list(graphs))
-        k = self._prior(flat) * np.exp(self.blend_ * self._corr(flat))
-        return [k[flat.gid == i] for i in range(flat.n_graphs)]
+        return self.predict_with_kernels(graphs)[1]
 
     def _map_x(self, flat: _Flat, k: np.ndarray) -> np.ndarray:
         """The network map's design: 1, log(kernel sum - delta * n), log n, delta * n / kernel sum."""
@@ -287,7 +298,7 @@ class KernelLatency(LatencyPredictor):
 
     def _predict(self, graphs):
         flat = _Flat(list(graphs))
-        return self._network(flat, self._prior(flat) * np.exp(self.blend_ * self._corr(flat)))
+        return self._network(flat, self._kernels(flat))
 
     # ----------------------------------------------------------------------------- checkpoints
     GBM_FILE: ClassVar[str] = "correction.lgbm.txt"
