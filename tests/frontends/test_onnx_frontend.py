@@ -244,3 +244,94 @@ def test_import_does_not_pull_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------- without the onnx package
+DATA_SET = Path(__file__).resolve().parents[2] / "datasets" / "ort-cpu-1t-v2" / "models.csv"
+# one model per kind of network: convolutions, depthwise + squeeze-excite, attention, a graph network
+GOLDEN_FAMILIES = ("alexnet", "resnet", "mobilenetv3", "efficientformer", "vit", "gcn")
+
+
+def _data_set_rows() -> list[dict]:
+    import csv
+
+    if not DATA_SET.exists():
+        pytest.skip(f"{DATA_SET} is not in this checkout")
+    with DATA_SET.open() as f:
+        rows = {}
+        for r in csv.DictReader(f):
+            rows.setdefault(r["family"], r)
+    return [rows[f] for f in GOLDEN_FAMILIES if f in rows]
+
+
+def test_graphs_are_those_of_the_committed_data_set_and_readme():
+    """Golden values made before the frontend read ONNX without the onnx package: the graphs of
+    a measurement campaign (datasets/ort-cpu-1t-v2, exported by the same zoo) and the README's
+    example output."""
+    from archcast.zoo import export_sample, get_family
+
+    rows = _data_set_rows()
+    assert len(rows) >= 4
+    for r in rows:
+        family = get_family(r["family"])
+        if family.version != r["generator_version"]:
+            continue  # the family's configs changed since the campaign
+        sample = family.sample(int(r["seed"]))
+        for weight_free in (True, False):
+            g = load_onnx(export_sample(sample, weight_free=weight_free))
+            assert (g.fingerprint(), len(g.nodes), g.flops, g.params, g.memory_bytes) == (
+                r["fingerprint"], int(r["n_nodes"]), int(r["flops"]), int(r["params"]), int(r["memory_bytes"])), r["family"]
+    g = load_onnx(EXAMPLE)
+    assert g.fingerprint() == "34996e4c0802e129eeff2c6573e36ab4" and round(g.flops / 1e9, 2) == 3.64
+    assert load_onnx(onnx.load(str(EXAMPLE)), name="resnet18") == g  # a ModelProto reads as its file
+
+
+@pytest.mark.subprocess
+def test_reading_onnx_imports_no_onnx_and_gives_the_same_graphs(tmp_path):
+    """load_onnx and runtime_graph in a process without onnx (and its ml_dtypes) give the graphs
+    this process (onnx imported) gives: a weight-free file, one with weights (external data too),
+    and a dynamic-shapes export whose shapes need folding."""
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    from archcast.zoo import export_sample, get_family
+
+    sample = get_family("mobilenetv3").sample(0)
+    (tmp_path / "free.onnx").write_bytes(export_sample(sample))
+    (tmp_path / "weights.onnx").write_bytes(export_sample(sample, weight_free=False))
+    ext = onnx.load_model_from_string(export_sample(sample, weight_free=False))
+    convert_model_to_external_data(ext, location="weights.bin", size_threshold=0)
+    onnx.save(ext, str(tmp_path / "external.onnx"))
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8])
+    shape = helper.make_node("Shape", ["x"], ["s"])
+    reshape = helper.make_node("Reshape", ["x", "s"], ["r"])
+    relu = helper.make_node("Relu", ["r"], ["y"])
+    dyn = helper.make_model(helper.make_graph([shape, reshape, relu], "dyn", [x],
+                                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]),
+                            opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "dynamic.onnx").write_bytes(dyn.SerializeToString())
+    paths = [EXAMPLE, *(tmp_path / f"{n}.onnx" for n in ("free", "weights", "external", "dynamic"))]
+    code = f"""
+import sys, json
+from archcast.frontends.onnx import load_onnx
+from archcast.profile.runtime_graph import runtime_graph
+out = [load_onnx(p, input_shapes={{"x": (4, 8)}} if "dynamic" in p else None).to_dict() for p in {[str(p) for p in paths]!r}]
+rg = runtime_graph({str(EXAMPLE)!r})
+print(json.dumps([out, rg.graph.to_dict(), sorted(m for m in ("onnx", "ml_dtypes", "torch") if m in sys.modules)]))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    import json
+
+    from archcast.graph.ir import NetGraph
+
+    graphs, runtime, imported = json.loads(p.stdout.strip().splitlines()[-1])
+    assert imported == []
+    assert [g["meta"]["shape_path"] for g in graphs] == ["onnx", "onnx", "onnx", "onnx", "folded"]
+    for path, g in zip(paths, graphs):
+        here = load_onnx(path, input_shapes={"x": (4, 8)} if "dynamic" in str(path) else None)
+        assert g == json.loads(here.to_json()), path
+    from archcast.profile.runtime_graph import runtime_graph
+
+    here = runtime_graph(EXAMPLE).graph  # onnxruntime may list its inserted kernels in another order
+    assert NetGraph.from_dict(runtime).fingerprint() == here.fingerprint()
+    assert sorted(n["name"] for n in runtime["nodes"]) == sorted(n.name for n in here.nodes)

@@ -94,3 +94,73 @@ def test_builders_match_onnx_helpers():
     assert onnx_proto.opset_version() == onnx.defs.onnx_opset_version()
     with pytest.raises(InvalidInputError, match="unsupported value"):
         onnx_proto.make_node("Foo", [], ["b"], bad={"x": 1})
+
+
+# ---------------------------------------------------------------------------- what replaced onnx.helper
+def test_type_numbers_are_onnx_s():
+    from onnx import AttributeProto, TensorProto
+
+    for name, value in TensorProto.DataType.items():
+        if hasattr(onnx_proto.DataType, name):
+            assert getattr(onnx_proto.DataType, name) == value, name
+    for name, value in AttributeProto.AttributeType.items():
+        assert getattr(onnx_proto.AttrType, name) == value, name
+    assert (onnx_proto.DataLocation.DEFAULT, onnx_proto.DataLocation.EXTERNAL) == (TensorProto.DEFAULT,
+                                                                                    TensorProto.EXTERNAL)
+
+
+def test_dtype_maps_are_onnx_s_for_every_type():
+    from onnx import TensorProto, helper
+
+    for code in [*TensorProto.DataType.values(), 99]:
+        try:
+            want = np.dtype(helper.tensor_dtype_to_np_dtype(code))
+        except KeyError:
+            with pytest.raises(KeyError):
+                onnx_proto.np_dtype(code)
+            with pytest.raises(KeyError):
+                onnx_proto.itemsize(code)
+            continue
+        assert onnx_proto.np_dtype(code) == want, code
+        assert onnx_proto.itemsize(code) == want.itemsize, code
+        if want.kind in "iufbcO":
+            assert onnx_proto.tensor_dtype(want) == helper.np_dtype_to_tensor_dtype(want), code
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int8, np.uint8, np.int16, np.uint16,
+                                   np.int32, np.uint32, np.int64, np.uint64, np.bool_])
+@pytest.mark.parametrize("shape", [(2, 3), (), (0, 4)])
+def test_to_array_is_numpy_helper_s(dtype, shape):
+    from onnx import helper, numpy_helper
+
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    values = np.arange(int(np.prod(shape))).reshape(shape) % 3
+    if info is not None:  # the extremes, through the typed fields' bit patterns
+        values = values * (int(info.max) // 3) + int(info.min)
+    a = values.astype(dtype)
+    code = helper.np_dtype_to_tensor_dtype(a.dtype)
+    typed = helper.make_tensor("t", code, a.shape, a.flatten().tolist())
+    for t in (numpy_helper.from_array(a, "t"), typed):
+        got, want = onnx_proto.to_array(t), numpy_helper.to_array(t)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    typed.dims[:] = [7]
+    with pytest.raises(ValueError):  # a count that does not fit the dims: onnx's error type
+        onnx_proto.to_array(typed)
+
+
+def test_value_info_is_helper_s():
+    from onnx import TensorProto, helper
+
+    for shape in ([1, 3, 8, 8], [], (2,)):
+        assert onnx_proto.make_tensor_value_info("v", TensorProto.INT64, shape) == helper.make_tensor_value_info(
+            "v", TensorProto.INT64, shape)
+    scalar = onnx_proto.make_tensor_value_info("s", TensorProto.FLOAT, [])
+    assert scalar.type.tensor_type.HasField("shape")  # rank 0, not an unknown shape
+
+
+def test_from_array_of_a_type_numpy_lacks_is_onnx_s():
+    from onnx import numpy_helper
+
+    for a in (np.array(["ab", "c"], dtype=object), np.array([1 + 2j], dtype=np.complex64)):
+        assert onnx_proto.from_array(a, "t") == numpy_helper.from_array(a, "t")

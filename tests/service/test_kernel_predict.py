@@ -99,3 +99,24 @@ def test_runtime_graphs_are_cached_and_a_damaged_entry_is_rebuilt(kenv, tmp_path
     entry.write_text("{not json")
     kernel_predict.cached_runtime_graph(str(kenv["model"]), plat, build)
     assert len(calls) == 2
+
+
+def test_a_prediction_reads_the_model_file_once(kenv, tmp_path, monkeypatch):
+    """Both caches key on one read and one hash of the file; a miss builds from those bytes."""
+    import hashlib
+    from pathlib import Path
+
+    monkeypatch.setenv(kernel_predict.CACHE_ENV, str(tmp_path))
+    model = tmp_path / "copy.onnx"
+    model.write_bytes(kenv["model"].read_bytes())
+    reads, hashed = [], []
+    read_bytes, sha256 = Path.read_bytes, hashlib.sha256
+    monkeypatch.setattr(Path, "read_bytes", lambda p: reads.append(p.name) or read_bytes(p))
+    monkeypatch.setattr(hashlib, "sha256", lambda data=b"", **k: hashed.append(len(data)) or sha256(data, **k))
+    size = model.stat().st_size
+    first = archcast.predict(str(model), predictor=kenv["dir"])  # both caches miss
+    assert reads.count("copy.onnx") == 1 and hashed.count(size) == 1
+    again = archcast.predict(str(model), predictor=kenv["dir"])  # both hit
+    assert reads.count("copy.onnx") == 2 and hashed.count(size) == 2
+    assert again.latency_ms == first.latency_ms and again.operators == first.operators
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.onnx", "graphs", "runtime-graphs"]

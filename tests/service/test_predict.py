@@ -255,6 +255,27 @@ def test_cli_import_path_stays_light(env, tmp_path):
     assert not db.exists()
 
 
+def test_a_repeated_prediction_parses_nothing_and_predicts_the_same(env, tmp_path, monkeypatch):
+    """The graph comes from the on-disk cache the second time; a damaged entry is rebuilt."""
+    from archcast.frontends import onnx as onnx_frontend
+
+    monkeypatch.setenv("ARCHCAST_CACHE", str(tmp_path / "cache"))
+    parses = []
+    real = onnx_frontend.load_onnx
+    monkeypatch.setattr(onnx_frontend, "load_onnx", lambda *a, **k: parses.append(1) or real(*a, **k))
+
+    def run() -> dict:
+        out = service.predict(str(env["model"]), platform="tiny-test").to_dict()
+        out.pop("predict_s")
+        return out
+
+    first, again = run(), run()
+    assert len(parses) == 1 and again == first and first["graph"]["fingerprint"] == env["graph"].fingerprint()
+    for entry in (tmp_path / "cache" / "graphs").iterdir():
+        entry.write_text('{"nodes": "damaged"}')
+    assert run() == first and len(parses) == 2
+
+
 def test_cli_errors(env, capsys, tmp_path):
     rc, _, err = _cli(capsys, tmp_path / "missing.onnx", "--platform", "tiny-test")
     _one_line_error(rc, err, "missing.onnx", "does not exist")

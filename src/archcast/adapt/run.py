@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from archcast.adapt import DEFAULT_BUDGET, DEFAULT_POOL_PER_FAMILY, DEFAULT_START_SEED, MIN_BUDGET  # noqa: F401
 from archcast.data.splits import split_budget
 from archcast.errors import ArchcastError, InvalidInputError, NotFittedError
 from archcast.service.checkpoints import DEFAULT_PLATFORM
@@ -44,12 +45,8 @@ if TYPE_CHECKING:
     from archcast.store.store import Store
     from archcast.zoo.base import Family, ZooSample
 
-MIN_BUDGET = 5
 MIN_VAL = 2  # held-out graphs that choose the fine-tuning epoch
 MIN_TRAIN = 2
-DEFAULT_BUDGET = 50
-DEFAULT_POOL_PER_FAMILY = 10  # 20 built-in families -> 200 candidates for a budget of 50
-DEFAULT_START_SEED = 100_000  # far from the seeds data sets are usually sampled from (0, 1, ...)
 # Fine-tuning recipe: a quarter of the from-scratch learning rate (2e-3). A budget of 50 (40
 # training graphs, 2 batches) took 0.5 s per epoch for the default 3 x 96-wide ensemble on one
 # busy core (165 operators per graph on average): 40 epochs stay well under a minute.

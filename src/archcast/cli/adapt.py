@@ -14,7 +14,8 @@ from archcast.errors import InvalidInputError
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from archcast.adapt.run import MIN_BUDGET, adapt
+    from archcast.adapt import MIN_BUDGET
+    from archcast.adapt.run import adapt
 
     if args.budget < MIN_BUDGET:
         raise InvalidInputError(f"--budget must be >= {MIN_BUDGET} (graphs to measure); got {args.budget}")
@@ -42,11 +43,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``adapt`` to the main parser's ``subparsers``."""
-    from archcast.adapt.run import (
-        DEFAULT_BUDGET,
-        DEFAULT_POOL_PER_FAMILY,
-        DEFAULT_START_SEED,
-    )
+    from archcast.adapt import DEFAULT_BUDGET, DEFAULT_POOL_PER_FAMILY, DEFAULT_START_SEED  # not adapt.run: heavy
     from archcast.service.checkpoints import DEFAULT_PLATFORM
 
     s = subparsers.add_parser(

@@ -18,9 +18,8 @@ from archcast.errors import InvalidInputError
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from archcast.frontends import load_graph
     from archcast.service.checkpoints import resolve_predictor_dir
-    from archcast.service.predict import DEFAULT_STORE, kernel_route, predict_graph
+    from archcast.service.predict import DEFAULT_STORE, kernel_route, predict_graph, read_model
     from archcast.service.report import format_prediction, plot_breakdown
 
     if args.top < 1:
@@ -33,11 +32,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from archcast.store import Store
 
         store = Store(args.db, create=False)
-    graph = load_graph(args.model, input_shapes=shapes)
+    graph, source = read_model(args.model, shapes)  # an ONNX file is read once; its graph is cached
     if kdir is not None:
         from archcast.service.kernel_predict import predict_kernels
 
-        pred = predict_kernels(args.model, graph, kdir, platform=args.platform, store=store)
+        pred = predict_kernels(source, graph, kdir, platform=args.platform, store=store)
     else:
         pred = predict_graph(graph, directory, platform=args.platform, store=store)
     pred.graph["source"] = args.model

@@ -51,15 +51,18 @@ def _no_options(what: str, kw: dict[str, Any]) -> None:
 def load_graph(source: Any, **kw: Any) -> NetGraph:
     """Read ``source`` as a validated :class:`NetGraph`.
 
-    Dispatch: ``NetGraph`` → itself; ``onnx.ModelProto``, bytes or a path ending ``.onnx`` →
+    Dispatch: ``NetGraph`` → itself; ``onnx.ModelProto``, bytes, an
+    :class:`~archcast.frontends.onnx_file.OnnxFile` or a path ending ``.onnx`` →
     :func:`~archcast.frontends.onnx.load_onnx` (``input_shapes=``, ``name=``); a ``torch.nn.Module``
     → :func:`~archcast.frontends.torch.load_torch` (``example_input=``, ``name=``); a path ending
     ``.json`` → :meth:`NetGraph.from_json`; a string containing ``|`` that is not a file → a
     NAS-Bench-201 cell string. Options set to None are ignored where a reader takes none.
     """
+    from archcast.frontends.onnx_proto import is_model_proto
+
     if isinstance(source, NetGraph):
         return source.validate()
-    if isinstance(source, (bytes, bytearray)) or _is_instance(source, "onnx", "ModelProto"):
+    if isinstance(source, (bytes, bytearray)) or is_model_proto(source):
         from archcast.frontends.onnx import load_onnx
 
         return load_onnx(source, **kw)
@@ -88,6 +91,10 @@ def load_graph(source: Any, **kw: Any) -> NetGraph:
 
         _no_options("a NAS-Bench-201 cell string", kw)
         return nb201_graph(source)
+    if _is_instance(source, "archcast.frontends.onnx_file", "OnnxFile"):  # a file read once (read_onnx_file)
+        from archcast.frontends.onnx import load_onnx
+
+        return load_onnx(source, **kw)
     if isinstance(source, (str, Path)):
         path = Path(source)
         suffix = path.suffix.lower()

@@ -120,10 +120,10 @@ def _unary(fn: Callable[[Array], Array]) -> Callable[..., list[Array]]:
 
 
 def _np_dtype(to: int) -> np.dtype:
-    from onnx import helper  # the dtype map lives in onnx; importing onnx is the caller's business
+    from archcast.frontends.onnx_proto import np_dtype  # onnx's map; onnx itself only for ml_dtypes types
 
     try:
-        dt = np.dtype(helper.tensor_dtype_to_np_dtype(int(to)))
+        dt = np_dtype(int(to))
     except (KeyError, TypeError, ValueError):
         raise _Refuse(f"unknown data type {to}") from None
     if dt.kind not in "iufb":

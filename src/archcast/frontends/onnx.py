@@ -13,47 +13,52 @@ Contract of :func:`load_onnx`:
   ``shape``, Slice's ``starts``...).
 * Weight-free ONNX (initializers with dims but no data, as NNLQP ships) loads: only dims are read.
 * Graph inputs must have static shapes, or be given in ``input_shapes``; shapes come from ONNX shape
-  inference (non-strict, with data propagation), after small constant-only ops (integer arithmetic
-  on shape tensors that exporters leave behind) have been evaluated with onnx's reference runtime.
-  Every operator output that something reads must get a static shape, else ``InvalidInputError``.
+  inference (:mod:`archcast.frontends.shapes`), after small constant-only ops (integer arithmetic
+  on shape tensors that exporters leave behind) have been evaluated in NumPy
+  (:mod:`archcast.frontends.folding`). Every operator output that something reads must get a
+  static shape, else ``InvalidInputError``.
 * Nodes are listed in a topological order (the file order when it already is one); node names are
   the ONNX names, or ``<op_type>_<index>`` when empty. Ops outside the default domain get the op
   type ``<domain>.<op_type>`` and the generic cost.
 * Sub-graphs of control-flow ops (If/Loop/Scan) are not expanded; their op is one node.
 
-Importing this module does not import torch.
+Importing this module imports neither torch nor onnx: the model is read with onnx's protobuf
+classes and C++ shape inference through :mod:`archcast.frontends.onnx_proto` (``import onnx`` costs
+about a second); onnx itself is imported only to decode a tensor of a type NumPy lacks (bfloat16,
+float8...). A source may be an ``onnx.ModelProto`` all the same.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
-import stat
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
-import onnx
-from google.protobuf.message import DecodeError
-from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from archcast.errors import InvalidInputError
+from archcast.frontends import onnx_proto as P
 from archcast.frontends.external_data import ExternalData
 from archcast.frontends.folding import fold_node
+from archcast.frontends.onnx_file import MAX_FILE_BYTES, OnnxFile, read_onnx_file, shorten  # noqa: F401
+from archcast.frontends.onnx_proto import AttrType, DataLocation, DataType
 from archcast.frontends.shapes import META_KEY, fold_attrs, recover_shapes
 from archcast.frontends.tensors import DATA_FIELDS as _DATA_FIELDS
 from archcast.frontends.tensors import has_data
 from archcast.graph.ir import NetGraph, Node
 from archcast.graph.ops import ABSENT, ACTIVATION, CONFIG, PARAM, OpContext, numel, op_cost, spec_for
 
-OnnxSource = Union[str, Path, bytes, bytearray, onnx.ModelProto]
+if TYPE_CHECKING:
+    import onnx
 
-_FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
-_INT_TYPES = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
-              TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
+OnnxSource = Union[str, Path, bytes, bytearray, OnnxFile, "onnx.ModelProto"]
+
+_FLOAT_TYPES = {DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16}
+_INT_TYPES = {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
+              DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64}
 _MAX_CONFIG_ELEMS = 16  # integer settings up to this size become attributes
 _MAX_EVAL_ELEMS = 4096  # constant sub-graphs are evaluated only on tensors up to this size
-MAX_FILE_BYTES = 2 << 30  # protobuf's own limit on one message
 MAX_INPUT_DIM = 1 << 40
 _NO_EVAL = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
@@ -63,33 +68,17 @@ def _read(source: OnnxSource) -> tuple[onnx.ModelProto, str, str, ExternalData]:
     """The model (a private copy), a label for messages, a default graph name, and where its
     external data may be read from (the file's directory; nowhere for bytes and ModelProto)."""
     base: Path | None = None
-    if isinstance(source, onnx.ModelProto):
-        model = onnx.ModelProto()
-        model.CopyFrom(source)
+    if P.is_model_proto(source):
+        model = P.copy_model(source)
         label, default = "ONNX model", source.graph.name or "onnx_model"
     elif isinstance(source, (bytes, bytearray)):
         model, label = _parse(bytes(source), "ONNX bytes"), "ONNX bytes"
         default = model.graph.name or "onnx_model"
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        label = f"ONNX file {_short(str(path))!r}"
-        try:
-            mode = path.stat().st_mode
-        except (OSError, ValueError) as e:  # ENAMETOOLONG, ELOOP, NUL bytes...
-            reason = "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({_os_reason(e)})"
-            raise InvalidInputError(f"{label} {reason}") from None
-        if stat.S_ISDIR(mode):
-            raise InvalidInputError(f"{label} is a directory, not a file")
-        if not stat.S_ISREG(mode):
-            raise InvalidInputError(f"{label} is not a regular file (a FIFO, socket or device); refused")
-        if mode and path.stat().st_size > MAX_FILE_BYTES:
-            raise InvalidInputError(f"{label} is over {MAX_FILE_BYTES >> 30} GiB; ONNX protobuf files cannot be")
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise InvalidInputError(f"{label} cannot be read ({_os_reason(e)})") from None
-        model, default = _parse(data, label), path.stem
-        base = path.resolve().parent
+    elif isinstance(source, (str, Path, OnnxFile)):
+        file = source if isinstance(source, OnnxFile) else read_onnx_file(source)
+        label = file.label
+        model, default = _parse(file.data, label), file.path.stem
+        base = file.path.resolve().parent
     else:
         raise InvalidInputError(
             f"cannot read ONNX from a {type(source).__name__}; expected a path, bytes or onnx.ModelProto"
@@ -122,14 +111,6 @@ def _check_text(model: onnx.ModelProto, label: str) -> None:
         raise InvalidInputError(f"{label} holds a name that is not UTF-8 text (a corrupted file)")
 
 
-def _short(text: str, n: int = 120) -> str:
-    return text if len(text) <= n else text[:n] + f"... ({len(text)} chars)"
-
-
-def _os_reason(e: BaseException) -> str:
-    return getattr(e, "strerror", None) or str(e).splitlines()[0][:80] or type(e).__name__
-
-
 def _all_tensors(g: onnx.GraphProto, depth: int = 0):  # noqa: ANN202 - yields TensorProto
     """Initializers and tensor attributes of ``g`` and its sub-graphs."""
     yield from g.initializer
@@ -139,22 +120,26 @@ def _all_tensors(g: onnx.GraphProto, depth: int = 0):  # noqa: ANN202 - yields T
         return
     for n in g.node:
         for a in n.attribute:
-            if a.type == AttributeProto.TENSOR:
+            if a.type == AttrType.TENSOR:
                 yield a.t
-            elif a.type == AttributeProto.TENSORS:
+            elif a.type == AttrType.TENSORS:
                 yield from a.tensors
-            elif a.type == AttributeProto.GRAPH:
+            elif a.type == AttrType.GRAPH:
                 yield from _all_tensors(a.g, depth + 1)
-            elif a.type == AttributeProto.GRAPHS:
+            elif a.type == AttrType.GRAPHS:
                 for sub in a.graphs:
                     yield from _all_tensors(sub, depth + 1)
 
 
 def _parse(data: bytes, label: str) -> onnx.ModelProto:
+    from google.protobuf.message import DecodeError
+
     if not data:
         raise InvalidInputError(f"{label} is empty (0 bytes)")
+    model = P.pb().ModelProto()
     try:
-        return onnx.load_model_from_string(data)
+        model.ParseFromString(data)  # what onnx.load_model_from_string does
+        return model
     except (DecodeError, RuntimeError, ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InvalidInputError(
@@ -172,14 +157,14 @@ def _dims(tp: onnx.TypeProto) -> tuple[int, ...] | None:
 
 def _itemsize(elem_type: int) -> int:
     try:
-        return int(onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize) or 4
+        return P.itemsize(elem_type) or 4
     except (KeyError, TypeError, ValueError):
         return 4
 
 
 
 
-def tensor_value(t: TensorProto, ext: ExternalData, label: str, limit: int = _MAX_EVAL_ELEMS) -> np.ndarray | None:
+def tensor_value(t: onnx.TensorProto, ext: ExternalData, label: str, limit: int = _MAX_EVAL_ELEMS) -> np.ndarray | None:
     """Values of a numeric tensor of at most ``limit`` elements, or None (too big, weight-free,
     external without a readable file, strings). A tensor whose data contradicts its dims or type
     is an :class:`InvalidInputError`."""
@@ -187,15 +172,15 @@ def tensor_value(t: TensorProto, ext: ExternalData, label: str, limit: int = _MA
     if any(d < 0 for d in t.dims):
         raise InvalidInputError(f"{what} has negative dims {tuple(t.dims)}")
     n = numel(t.dims)
-    if n > limit or t.data_type == TensorProto.STRING:
+    if n > limit or t.data_type == DataType.STRING:
         return None
     try:
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+        dtype = P.np_dtype(t.data_type)
     except (KeyError, TypeError, ValueError):
         raise InvalidInputError(f"{what} has data_type {t.data_type}, which is not an ONNX tensor type") from None
     if dtype.kind not in "iufb":
         return None
-    if t.data_location == TensorProto.EXTERNAL:
+    if t.data_location == DataLocation.EXTERNAL:
         return ext.read(t, dtype)
     if not has_data(t):
         return None
@@ -204,7 +189,7 @@ def tensor_value(t: TensorProto, ext: ExternalData, label: str, limit: int = _MA
             f"{what} holds {len(t.raw_data)} bytes of raw_data; its dims {tuple(t.dims)} and type need {n * dtype.itemsize}"
         )
     try:
-        return numpy_helper.to_array(t)
+        return P.to_array(t)
     except Exception as e:  # noqa: BLE001 - onnx raises ValueError/TypeError/KeyError on malformed tensors
         raise InvalidInputError(f"{what} cannot be decoded for its dims {tuple(t.dims)}: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__}") from None
 
@@ -239,7 +224,7 @@ def _fix_inputs(
     if input_shapes is not None and not isinstance(input_shapes, Mapping):
         raise InvalidInputError(
             f"input_shapes must be a mapping of input name -> shape, e.g. {{'input': (1, 3, 224, 224)}}; "
-            f"got {type(input_shapes).__name__} {_short(repr(input_shapes), 60)}"
+            f"got {type(input_shapes).__name__} {shorten(repr(input_shapes), 60)}"
         )
     given = {str(k): v for k, v in (input_shapes or {}).items()}
     unknown = sorted(set(given) - {vi.name for vi in real})
@@ -267,9 +252,9 @@ def _fix_inputs(
             hint = ",".join(str(d) if d > 0 else _example_dim(i, len(dims)) for i, d in enumerate(dims or ()))
             arg = vi.name if vi.name.isprintable() and " " not in vi.name and len(vi.name) <= 80 else "NAME"
             raise InvalidInputError(
-                f"{label}: input {_short(ascii(vi.name), 80)} has a dynamic shape {_short(shown, 80)}; pass its "
+                f"{label}: input {shorten(ascii(vi.name), 80)} has a dynamic shape {shorten(shown, 80)}; pass its "
                 f"shape, e.g. --input-shape {arg}={hint or '1,3,224,224'} with your sizes (Python: "
-                f"input_shapes={{{_short(repr(vi.name), 80)}: ({(hint or '1,3,224,224').replace(',', ', ')})}})"
+                f"input_shapes={{{shorten(repr(vi.name), 80)}: ({(hint or '1,3,224,224').replace(',', ', ')})}})"
             )
         if any(d > MAX_INPUT_DIM for d in dims):
             raise InvalidInputError(f"{label}: input {vi.name!r} declares shape {dims}, a dimension over 2^40")
@@ -298,46 +283,46 @@ def _round(x: float) -> float:
     return float(f"{x:.7g}")  # float32 attributes, printed without binary noise
 
 
-def _decode_attr(a: AttributeProto) -> Any:
+def _decode_attr(a: onnx.AttributeProto) -> Any:
     """Decode one attribute: scalars and tuples as Python values, tensors as their dims tuple."""
     t = a.type
-    if t == AttributeProto.FLOAT:
+    if t == AttrType.FLOAT:
         return _round(a.f)
-    if t == AttributeProto.INT:
+    if t == AttrType.INT:
         return int(a.i)
-    if t == AttributeProto.STRING:
+    if t == AttrType.STRING:
         return a.s.decode("utf-8", errors="replace")
-    if t == AttributeProto.TENSOR:
+    if t == AttrType.TENSOR:
         return tuple(a.t.dims)
-    if t == AttributeProto.SPARSE_TENSOR:
+    if t == AttrType.SPARSE_TENSOR:
         return tuple(a.sparse_tensor.dims)
-    if t == AttributeProto.GRAPH:
+    if t == AttrType.GRAPH:
         return f"graph:{a.g.name}"
-    if t == AttributeProto.FLOATS:
+    if t == AttrType.FLOATS:
         return tuple(_round(v) for v in a.floats)
-    if t == AttributeProto.INTS:
+    if t == AttrType.INTS:
         return tuple(int(v) for v in a.ints)
-    if t == AttributeProto.STRINGS:
+    if t == AttrType.STRINGS:
         return tuple(s.decode("utf-8", errors="replace") for s in a.strings)
-    if t == AttributeProto.TENSORS:
+    if t == AttrType.TENSORS:
         return tuple(tuple(x.dims) for x in a.tensors)
-    if t == AttributeProto.GRAPHS:
+    if t == AttrType.GRAPHS:
         return tuple(f"graph:{x.name}" for x in a.graphs)
-    return AttributeProto.AttributeType.Name(t).lower()  # type protos: the kind is all we keep
+    return P.pb().AttributeProto.AttributeType.Name(t).lower()  # type protos: the kind is all we keep
 
 
 def _constant_value(node: onnx.NodeProto, ext: ExternalData, label: str) -> np.ndarray | None:
     """The value of a small ``Constant`` node, or None when it carries no usable data (weight-free)."""
     for a in node.attribute:
-        if a.type == AttributeProto.TENSOR:
+        if a.type == AttrType.TENSOR:
             return tensor_value(a.t, ext, label)
-        if a.type == AttributeProto.INT and a.name == "value_int":
+        if a.type == AttrType.INT and a.name == "value_int":
             return np.asarray(a.i, dtype=np.int64)
-        if a.type == AttributeProto.INTS and a.name == "value_ints":
+        if a.type == AttrType.INTS and a.name == "value_ints":
             return np.asarray(list(a.ints), dtype=np.int64) if len(a.ints) <= _MAX_EVAL_ELEMS else None
-        if a.type == AttributeProto.FLOAT and a.name == "value_float":
+        if a.type == AttrType.FLOAT and a.name == "value_float":
             return np.asarray(a.f, dtype=np.float32)
-        if a.type == AttributeProto.FLOATS and a.name == "value_floats":
+        if a.type == AttrType.FLOATS and a.name == "value_floats":
             return np.asarray(list(a.floats), dtype=np.float32) if len(a.floats) <= _MAX_EVAL_ELEMS else None
     return None
 
@@ -350,8 +335,8 @@ def _known_constants(model: onnx.ModelProto, ext: ExternalData, label: str) -> d
         v = tensor_value(t, ext, label)
         if v is not None:
             known[t.name] = v
-            if t.data_location == TensorProto.EXTERNAL:  # inline it: inference and onnxruntime see it
-                t.CopyFrom(numpy_helper.from_array(v, t.name))
+            if t.data_location == DataLocation.EXTERNAL:  # inline it: inference and onnxruntime see it
+                t.CopyFrom(P.from_array(v, t.name))
     for n in g.node:
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
             v = _constant_value(n, ext, label)
@@ -364,7 +349,7 @@ def _drop_large_data(model: onnx.ModelProto) -> None:
     """Clear the values of tensors over ``_MAX_EVAL_ELEMS`` elements (weights), keeping dims and
     type, in place. Nothing downstream reads them (costs come from dims; shape recovery from small
     constants), and shape inference would otherwise serialise every weight (ResNet-50: ~0.4 s)."""
-    def strip(t: TensorProto) -> None:
+    def strip(t: onnx.TensorProto) -> None:
         if numel(t.dims) > _MAX_EVAL_ELEMS:
             for f in _DATA_FIELDS:
                 if len(getattr(t, f)):
@@ -375,7 +360,7 @@ def _drop_large_data(model: onnx.ModelProto) -> None:
     for n in model.graph.node:
         if n.op_type == "Constant":
             for a in n.attribute:
-                if a.type == AttributeProto.TENSOR:
+                if a.type == AttrType.TENSOR:
                     strip(a.t)
 
 
@@ -395,15 +380,15 @@ def _evaluate_constants(model: onnx.ModelProto, known: dict[str, np.ndarray], op
         ins = [x for x in n.input if x]
         if (n.domain in ("", "ai.onnx") and n.op_type not in _NO_EVAL and n.op_type != "Constant" and ins
                 and all(x in known for x in ins)
-                and not any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute)):
+                and not any(a.type in (AttrType.GRAPH, AttrType.GRAPHS) for a in n.attribute)):
             values = fold_node(n.op_type, [known[x] if x else None for x in n.input], fold_attrs(n), opset,
                                len(n.output), _MAX_EVAL_ELEMS)
             if values is not None and all(n.output):
                 changed = True
                 for o, v in zip(n.output, values):
                     known[o] = v
-                    out.append(helper.make_node("Constant", [], [o], name=f"{n.name or n.op_type}/value",
-                                                value=numpy_helper.from_array(v, o)))
+                    out.append(P.make_node("Constant", [], [o], name=f"{n.name or n.op_type}/value",
+                                           value=P.from_array(v, o)))
                 continue
         out.append(n)
     if changed:
@@ -420,7 +405,7 @@ def _input_names(op_type: str, domain: str, opset: int, n: int) -> list[str]:
 @functools.lru_cache(maxsize=1024)
 def _formal_names(op_type: str, domain: str, opset: int) -> tuple[str, ...]:
     try:
-        return tuple(f.name for f in onnx.defs.get_schema(op_type, opset, domain).inputs)
+        return P.schema_inputs(op_type, opset, domain)
     except Exception:  # noqa: BLE001 - SchemaError, or TypeError for an op type that is not valid text
         return ()
 
@@ -460,7 +445,8 @@ def load_onnx(
     """Read an ONNX model as a validated ``kind="network"`` :class:`NetGraph` (see module docstring).
 
     Args:
-        source: a path (str/Path), the file's bytes, or an ``onnx.ModelProto`` (not modified).
+        source: a path (str/Path), the file's bytes, an :class:`OnnxFile` (a file read once), or
+            an ``onnx.ModelProto`` (not modified).
         input_shapes: ``{input name: shape}`` overriding the declared input dims (required for
             inputs with symbolic/0/-1 dims); a shape may also be a string ``"1,3,224,224"``.
         name: graph name; default: the file stem, else the ONNX graph name.
@@ -524,7 +510,7 @@ def load_onnx(
             elif s is None or any(d < 0 for d in s):
                 raise InvalidInputError(f"{where}: shape of input {x!r} is unknown after shape inference")
             elif x in const:
-                is_float = elem.get(x, TensorProto.FLOAT) in _FLOAT_TYPES
+                is_float = elem.get(x, DataType.FLOAT) in _FLOAT_TYPES
                 kind = PARAM if is_float and not spec.is_config(pos, numel(s)) else CONFIG
                 v = const[x]
                 if kind == CONFIG and v is not None and v.dtype.kind in "iu" and v.size <= _MAX_CONFIG_ELEMS:
@@ -582,15 +568,15 @@ def strip_weights(model: onnx.ModelProto) -> onnx.ModelProto:
 
     Integer initializers (shapes, axes, indices) keep their values: shape inference needs them.
     """
-    out = onnx.ModelProto()
+    out = P.pb().ModelProto()
     out.CopyFrom(model)
     for t in out.graph.initializer:
         if t.data_type in _FLOAT_TYPES:
             for f in _DATA_FIELDS:
                 t.ClearField(f)
             t.ClearField("external_data")
-            t.data_location = TensorProto.DEFAULT
+            t.data_location = DataLocation.DEFAULT
     return out
 
 
-__all__ = ["load_onnx", "strip_weights"]
+__all__ = ["OnnxFile", "load_onnx", "read_onnx_file", "strip_weights"]

@@ -40,9 +40,9 @@ Why these and not others. Evidence: the 18 dynamic-axes exports of the test corp
 * ONNX inference itself is native code too: with an ``Einsum`` whose term holds two ellipses it
   never returns even without data propagation. Einsum equations are checked against the ONNX
   grammar first, and graphs with ops of :data:`RISKY_OPS`, sub-graphs or an unknown opset are
-  inferred in a forked child with a time and memory limit (onnx is already imported: a fork costs
-  tens of milliseconds); ordinary graphs are inferred in process (ResNet-50, weight-free: ~13 ms
-  for the whole load; with weights 0.13 s, mostly reading the 100 MB file).
+  inferred in a forked child with a time and memory limit (ONNX's inference is already loaded:
+  a fork costs tens of milliseconds); ordinary graphs are inferred in process (ResNet-50,
+  weight-free: ~13 ms for the whole load; with weights 0.13 s, mostly reading the 100 MB file).
 * Step 3 costs a process start (~0.2 s: numpy + onnxruntime, onnx is not imported in the child)
   plus one run on random data; a 2,000-node graph takes ~0.5 s. It is taken only when steps 1-2
   leave a value unknown (data-dependent shapes: ``NonZero``, ``Unique``...).
@@ -59,15 +59,18 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import onnx
-from onnx import AttributeProto, TensorProto, helper
 
 from archcast.errors import InvalidInputError
+from archcast.frontends import onnx_proto as P
 from archcast.frontends.folding import FOLD_BUDGET, fold_node
+from archcast.frontends.onnx_proto import AttrType, DataLocation
 from archcast.frontends.tensors import has_data
+
+if TYPE_CHECKING:
+    import onnx
 
 SHAPE_PATHS = ("onnx", "folded", "onnxruntime")
 META_KEY = "shape_path"
@@ -108,21 +111,21 @@ INFER_EXTRA_BYTES = 2 << 30  # address space the guarded child may add to the pa
 
 def _risky(model: onnx.ModelProto) -> str | None:
     """Why ``model`` must be inferred in a guarded child, or None for the common in-process path."""
-    latest = onnx.defs.onnx_opset_version()
+    latest = P.opset_version()
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx") and not 1 <= o.version <= latest:
             return f"opset {o.version}"
     for n in model.graph.node:
         if n.op_type in RISKY_OPS and n.domain in ("", "ai.onnx"):
             return n.op_type
-        if any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute):
+        if any(a.type in (AttrType.GRAPH, AttrType.GRAPHS) for a in n.attribute):
             return "a sub-graph"
     return None
 
 
 def _infer_in_process(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=False)
+        return P.infer_shapes(model, strict=False, data_prop=False)
     except Exception as e:  # noqa: BLE001 - onnx raises C++ errors as ValueError/IndexError/TypeError/RuntimeError
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise InvalidInputError(f"{label}: ONNX shape inference failed: {reason}") from None
@@ -137,7 +140,7 @@ def _vm_bytes() -> int:
 
 
 def _infer_guarded(model: onnx.ModelProto, label: str, why: str) -> onnx.ModelProto:
-    """ONNX inference in a forked child (onnx is already imported: no start-up cost) with a time
+    """ONNX inference in a forked child (inference is already loaded: no start-up cost) with a time
     and address-space limit; a crash, hang or blow-up becomes an :class:`InvalidInputError`."""
     import resource
     import select
@@ -205,7 +208,7 @@ def _infer_guarded(model: onnx.ModelProto, label: str, why: str) -> onnx.ModelPr
     blob = raw[8:8 + struct.unpack("<Q", raw[:8])[0]]
     if blob[:1] == b"E":
         raise InvalidInputError(blob[1:].decode("utf-8", "replace"))
-    out = onnx.ModelProto()
+    out = P.pb().ModelProto()
     out.ParseFromString(blob[1:])
     return out
 
@@ -230,7 +233,7 @@ def _check_einsum(model: onnx.ModelProto, label: str) -> None:
     for n in model.graph.node:
         if n.op_type != "Einsum" or n.domain not in ("", "ai.onnx"):
             continue
-        eq = next((a.s for a in n.attribute if a.name == "equation" and a.type == AttributeProto.STRING), None)
+        eq = next((a.s for a in n.attribute if a.name == "equation" and a.type == AttrType.STRING), None)
         text = eq.decode("utf-8", "replace").replace(" ", "") if eq is not None else None
         if text is None or len(text) > 512 or not grammar.fullmatch(text):
             shown = "missing" if text is None else repr(text[:60])
@@ -282,25 +285,23 @@ UNREADABLE = object()  # a tensor attribute whose value folding must not guess
 
 def fold_attrs(node: onnx.NodeProto) -> dict[str, Any]:
     """Attributes for :func:`fold_node`: scalars, tuples, inline tensors as arrays (never external)."""
-    from onnx import numpy_helper
-
     out: dict[str, Any] = {}
     for a in node.attribute:
-        if a.type == AttributeProto.INT:
+        if a.type == AttrType.INT:
             out[a.name] = int(a.i)
-        elif a.type == AttributeProto.FLOAT:
+        elif a.type == AttrType.FLOAT:
             out[a.name] = float(a.f)
-        elif a.type == AttributeProto.INTS:
+        elif a.type == AttrType.INTS:
             out[a.name] = tuple(int(v) for v in a.ints)
-        elif a.type == AttributeProto.FLOATS:
+        elif a.type == AttrType.FLOATS:
             out[a.name] = tuple(float(v) for v in a.floats)
-        elif a.type == AttributeProto.TENSOR:
+        elif a.type == AttrType.TENSOR:
             out[a.name] = UNREADABLE  # external, too big or undecodable: blocks folding of this op
-            if a.t.data_location == TensorProto.EXTERNAL:
+            if a.t.data_location == DataLocation.EXTERNAL:
                 continue
             try:
                 if math.prod(int(d) for d in a.t.dims) <= FOLD_BUDGET and all(d >= 0 for d in a.t.dims):
-                    out[a.name] = numpy_helper.to_array(a.t)
+                    out[a.name] = P.to_array(a.t)
             except Exception:  # noqa: BLE001 - an undecodable tensor attribute just blocks folding
                 pass
     return out
@@ -308,14 +309,12 @@ def fold_attrs(node: onnx.NodeProto) -> dict[str, Any]:
 
 def _foldable_node(n: onnx.NodeProto) -> bool:
     return n.domain in ("", "ai.onnx") and not any(
-        a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute)
+        a.type in (AttrType.GRAPH, AttrType.GRAPHS) for a in n.attribute)
 
 
 def _fold_round(work: onnx.ModelProto, facts: ShapeFacts, known: dict[str, np.ndarray], opset: int) -> bool:
     """One pass over ``work``: Shape/Size of static values and foldable ops on constants become
     ``Constant`` nodes (in place). Returns True when something changed."""
-    from onnx import numpy_helper
-
     changed = False
     out_nodes: list[onnx.NodeProto] = []
     for n in work.graph.node:
@@ -343,7 +342,7 @@ def _fold_round(work: onnx.ModelProto, facts: ShapeFacts, known: dict[str, np.nd
         for o, v in zip(n.output, outs):
             if o:
                 known[o] = v
-                out_nodes.append(helper.make_node("Constant", [], [o], value=numpy_helper.from_array(v, o)))
+                out_nodes.append(P.make_node("Constant", [], [o], value=P.from_array(v, o)))
     if changed:
         del work.graph.node[:]
         work.graph.node.extend(out_nodes)
@@ -355,7 +354,7 @@ def _runtime_model(work: onnx.ModelProto, label: str, facts: ShapeFacts,
                    inputs: Mapping[str, tuple[int, ...]]) -> tuple[bytes, dict[str, list[int]], list[str]]:
     """The model the child runs: weight-free initializers turned into graph inputs, subgraph-free
     external references cleared. Refuses a shape-setting input without data and oversized runs."""
-    m = onnx.ModelProto()
+    m = P.pb().ModelProto()
     m.CopyFrom(work)
     g = m.graph
     shape_setting: dict[str, str] = {}
@@ -378,7 +377,7 @@ def _runtime_model(work: onnx.ModelProto, label: str, facts: ShapeFacts,
                 f"{label}: {shape_setting[t.name]} reads its shape setting {t.name!r} from an initializer that "
                 "carries no data (weight-free or external); archcast cannot recover the shapes it sets"
             )
-        vi = helper.make_tensor_value_info(t.name, t.data_type, dims)
+        vi = P.make_tensor_value_info(t.name, t.data_type, dims)
         g.input.append(vi)
         feeds[t.name] = dims
     for name, dims in inputs.items():
@@ -392,7 +391,7 @@ def _runtime_model(work: onnx.ModelProto, label: str, facts: ShapeFacts,
     g.initializer.extend(keep)
     for n in g.node:  # external tensors in attributes would be resolved against the child's cwd
         for a in n.attribute:
-            if a.type == AttributeProto.TENSOR and a.t.data_location == TensorProto.EXTERNAL:
+            if a.type == AttrType.TENSOR and a.t.data_location == DataLocation.EXTERNAL:
                 raise InvalidInputError(
                     f"{label}: node {n.name or n.op_type!r} holds an external-data tensor attribute whose value is "
                     "unknown; archcast cannot run the graph to recover its shapes"
@@ -463,7 +462,7 @@ def runtime_shapes(work: onnx.ModelProto, label: str, facts: ShapeFacts,
     for name, dt in reply.get("dtypes", {}).items():
         try:
             if not new.elem.get(name):
-                new.elem[name] = int(helper.np_dtype_to_tensor_dtype(np.dtype(dt)))
+                new.elem[name] = P.tensor_dtype(dt)
         except (KeyError, TypeError, ValueError):
             pass
     return new
@@ -490,7 +489,7 @@ def recover_shapes(model: onnx.ModelProto, label: str, inputs: Mapping[str, tupl
     miss = _missing(model, facts)
     if not miss:
         return facts
-    work = onnx.ModelProto()
+    work = P.pb().ModelProto()
     work.CopyFrom(model)
     values = dict(known)
     for _ in range(MAX_FOLD_ROUNDS):

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
+from archcast.frontends import onnx_proto as P
+from archcast.frontends.onnx_proto import DataLocation, DataType
 from archcast.profile.measurement import MeasurementError, NodeProfile, NodeTime
 
+if TYPE_CHECKING:
+    import onnx
+
 _KERNEL_SUFFIX = "_kernel_time"
-_FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+_FLOAT_TYPES = {DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16}
 # initializer slots whose values set output shapes: kept when weights are stripped
 SHAPE_SETTING_SLOTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
 
@@ -93,7 +96,7 @@ def strip_kernel_weights(model: onnx.ModelProto) -> onnx.ModelProto:
             for f in ("raw_data", "float_data", "double_data", "int32_data"):
                 t.ClearField(f)
             t.ClearField("external_data")
-            t.data_location = TensorProto.DEFAULT
+            t.data_location = DataLocation.DEFAULT
     return model
 
 
@@ -107,13 +110,13 @@ def annotate_optimized(path: str | Path, feeds: dict[str, np.ndarray], session_o
     """
     import onnxruntime as ort
 
-    model = onnx.load(str(path))
+    model = P.parse_model(Path(path).read_bytes())  # onnxruntime saves the weights inline
     g = model.graph
     have = {o.name for o in g.output} | {i.name for i in g.input} | {t.name for t in g.initializer}
     names = list(dict.fromkeys(o for n in g.node for o in n.output if o and o not in have))
-    work = onnx.ModelProto()
+    work = P.pb().ModelProto()
     work.CopyFrom(model)
-    work.graph.output.extend(onnx.ValueInfoProto(name=x) for x in names)
+    work.graph.output.extend(P.pb().ValueInfoProto(name=x) for x in names)
     session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
         sess = ort.InferenceSession(work.SerializeToString(), session_options, providers=["CPUExecutionProvider"])
@@ -124,7 +127,7 @@ def annotate_optimized(path: str | Path, feeds: dict[str, np.ndarray], session_o
     del work, sess
     for x, v in zip(names, values):
         v = np.asarray(v)
-        g.value_info.append(helper.make_tensor_value_info(x, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape))
+        g.value_info.append(P.make_tensor_value_info(x, P.tensor_dtype(v.dtype), v.shape))
     return strip_kernel_weights(model).SerializeToString()
 
 

@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
-from onnx import TensorProto, numpy_helper
 
 from archcast.errors import InvalidInputError
+from archcast.frontends import onnx_proto as P
+from archcast.frontends.onnx_file import OnnxFile
+from archcast.frontends.onnx_proto import AttrType, DataLocation
 from archcast.profile.kernels import (
     ORT_ERRORS,
     SHAPE_SETTING_SLOTS,
@@ -52,9 +52,12 @@ from archcast.profile.machine import cpu_model, host_name
 from archcast.profile.measurement import Measurement, MeasurementError, NodeProfile
 
 if TYPE_CHECKING:
+    import onnx
+
     from archcast.profile.platform import Platform
 
-ModelSource = Union[bytes, bytearray, str, Path, onnx.ModelProto]
+# an onnx.ModelProto is read as well (by its type name: onnx need not be imported)
+ModelSource = Union[bytes, bytearray, str, Path, OnnxFile, "onnx.ModelProto"]
 
 _OPT_LEVELS = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -76,8 +79,8 @@ _reason = ort_reason
 
 
 # ---------------------------------------------------------------------------- the model
-def _has_data(t: TensorProto) -> bool:
-    if t.data_location == TensorProto.EXTERNAL:
+def _has_data(t: onnx.TensorProto) -> bool:
+    if t.data_location == DataLocation.EXTERNAL:
         return False
     n = 1
     for d in t.dims:
@@ -85,10 +88,10 @@ def _has_data(t: TensorProto) -> bool:
     return n == 0 or any(len(getattr(t, f)) for f in _DATA_FIELDS)
 
 
-def _random_tensor(t: TensorProto, rng: np.random.Generator) -> np.ndarray:
+def _random_tensor(t: onnx.TensorProto, rng: np.random.Generator) -> np.ndarray:
     dims = tuple(int(d) for d in t.dims)
     try:
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type))
+        dtype = P.np_dtype(t.data_type)
     except (KeyError, TypeError, ValueError):
         dtype = None
     if dtype is not None and dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
@@ -102,7 +105,14 @@ def _random_tensor(t: TensorProto, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(dims, dtype=dtype)
     raise MeasurementError(
         "load", f"weight-free tensor {t.name!r} has element type "
-        f"{TensorProto.DataType.Name(t.data_type)}, which archcast cannot fill with random values")
+        f"{_type_name(t.data_type)}, which archcast cannot fill with random values")
+
+
+def _type_name(code: int) -> str:
+    try:
+        return P.pb().TensorProto.DataType.Name(code)
+    except ValueError:  # a number no ONNX type has
+        return str(code)
 
 
 def fill_weights(model: onnx.ModelProto, seed: int = 0) -> int:
@@ -123,24 +133,26 @@ def fill_weights(model: onnx.ModelProto, seed: int = 0) -> int:
             raise MeasurementError(
                 "load", f"weight-free initializer {t.name!r} feeds a Resize/Upsample scales or sizes input; "
                 "its values set output shapes, so random values would measure a different model")
-        new = numpy_helper.from_array(_random_tensor(t, rng), t.name)
+        new = P.from_array(_random_tensor(t, rng), t.name)
         t.CopyFrom(new)
         filled += 1
     for n in g.node:
         if n.op_type != "Constant":
             continue
         for a in n.attribute:
-            if a.type == onnx.AttributeProto.TENSOR and not _has_data(a.t):
-                a.t.CopyFrom(numpy_helper.from_array(_random_tensor(a.t, rng), a.t.name))
+            if a.type == AttrType.TENSOR and not _has_data(a.t):
+                a.t.CopyFrom(P.from_array(_random_tensor(a.t, rng), a.t.name))
                 filled += 1
     return filled
 
 
 def _load_model(source: ModelSource, label: str) -> onnx.ModelProto:
-    if isinstance(source, onnx.ModelProto):
-        model = onnx.ModelProto()
-        model.CopyFrom(source)
-        return model
+    from google.protobuf.message import DecodeError
+
+    if P.is_model_proto(source):
+        return P.copy_model(source)
+    if isinstance(source, OnnxFile):
+        source = source.data
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
@@ -148,8 +160,10 @@ def _load_model(source: ModelSource, label: str) -> onnx.ModelProto:
         source = path.read_bytes()
     if not source:
         raise MeasurementError("load", "empty model (0 bytes)", model=label)
+    model = P.pb().ModelProto()
     try:
-        return onnx.load_model_from_string(bytes(source))
+        model.ParseFromString(bytes(source))  # what onnx.load_model_from_string does
+        return model
     except (DecodeError, RuntimeError, ValueError) as e:
         raise MeasurementError("load", f"not a readable ONNX protobuf: {_reason(e)}", model=label) from None
 
@@ -229,7 +243,8 @@ def prepare_model(model: ModelSource, name: str | None, seed: int,
     """``(label, serialized model with weights, embedding-table bounds, before_fill(proto))``: the
     model read once, random weights filled in where it has none (a weight-free zoo model), ready
     for a session; ``before_fill`` sees the model as given (e.g. to keep its graph's skeleton)."""
-    label = name or (f"ONNX file {str(model)!r}" if isinstance(model, (str, Path)) else "ONNX model")
+    path = model.path if isinstance(model, OnnxFile) else model
+    label = name or (f"ONNX file {str(path)!r}" if isinstance(path, (str, Path)) else "ONNX model")
     proto = _load_model(model, label)
     int_highs = index_bounds(proto)
     kept = before_fill(proto) if before_fill is not None else None

@@ -57,9 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import onnx
-
 from archcast.errors import InvalidInputError
+from archcast.frontends import onnx_proto as P
 from archcast.frontends.onnx import _topo, load_onnx
 from archcast.graph.ir import NetGraph
 from archcast.profile.kernels import ORT_ERRORS, annotate_optimized, ort_reason
@@ -68,6 +67,8 @@ from archcast.profile.ort import ModelSource, _session, prepare_model, random_in
 from archcast.profile.platform import default_platform
 
 if TYPE_CHECKING:
+    import onnx
+
     from archcast.profile.platform import Platform
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -520,10 +521,11 @@ def trace_origin(original: onnx.GraphProto,
 # ---------------------------------------------------------------------------- the entry point
 def _skeleton(graph: onnx.GraphProto) -> onnx.GraphProto:
     """``graph``'s nodes, inputs, outputs and initializer names, without tensor data."""
-    return onnx.GraphProto(
+    pb = P.pb()
+    return pb.GraphProto(
         node=graph.node, input=graph.input, output=graph.output,
-        initializer=[onnx.TensorProto(name=t.name) for t in graph.initializer],
-        sparse_initializer=[onnx.SparseTensorProto(values=onnx.TensorProto(name=t.values.name))
+        initializer=[pb.TensorProto(name=t.name) for t in graph.initializer],
+        sparse_initializer=[pb.SparseTensorProto(values=pb.TensorProto(name=t.values.name))
                             for t in graph.sparse_initializer])
 
 
@@ -533,7 +535,8 @@ def runtime_graph(model: ModelSource, platform: Platform | None = None, *, seed:
     map from its kernels back to ``model``'s nodes (see the module docstring for the rule).
 
     Args:
-        model: ONNX bytes, a path, or an ``onnx.ModelProto`` (not modified); weight-free is fine
+        model: ONNX bytes, a path, an :class:`~archcast.frontends.onnx_file.OnnxFile` or an
+            ``onnx.ModelProto`` (not modified); weight-free is fine
             (random weights are filled in first, as :func:`archcast.profile.ort.measure_onnx` does).
         platform: an ``onnxruntime-cpu`` platform (threads, optimisation level); default
             :func:`archcast.profile.default_platform`. The graph is the one this process's
@@ -563,7 +566,7 @@ def runtime_graph(model: ModelSource, platform: Platform | None = None, *, seed:
         try:
             feeds = random_inputs(sess, batch_size, seed=seed, label=label, int_highs=int_highs)
             annotated = annotate_optimized(opt_path, feeds, session_options(platform), label)
-            opt = onnx.load_model_from_string(annotated)
+            opt = P.parse_model(annotated)
             renamed = any(not n.name for n in opt.graph.node)
             if not _name_kernels(opt, original, None):
                 try:

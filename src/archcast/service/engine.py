@@ -75,11 +75,13 @@ class Memo:
 
 def batch_input_shapes(data: bytes, batch_size: int) -> dict[str, list[int]]:
     """``{input: shape}`` with the first dimension of every graph input set to ``batch_size``."""
-    import onnx
     from google.protobuf.message import DecodeError
 
+    from archcast.frontends.onnx_proto import pb
+
+    model = pb().ModelProto()
     try:
-        model = onnx.load_from_string(data)
+        model.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError) as e:
         raise InvalidInputError(f"the upload is not an ONNX model (protobuf: {str(e).splitlines()[0][:200]})") from None
     inits = {t.name for t in model.graph.initializer}

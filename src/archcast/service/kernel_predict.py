@@ -12,10 +12,8 @@ split-conformal half-width the checkpoint was calibrated with (leave-one-family-
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,8 @@ import numpy as np
 
 from archcast.errors import ArchcastError, CheckpointError
 from archcast.graph.ir import NetGraph
+from archcast.service.model_cache import CACHE_ENV, cache_dir, model_source  # noqa: F401 (the cache's home)
+
 
 def load_kernel_predictor(directory: str | Path) -> Any:
     """The :class:`KernelLatency` saved in ``directory`` (kept, keyed by directory and mtime)."""
@@ -45,10 +45,10 @@ def is_kernel_checkpoint(directory: str | Path) -> bool:
 
 def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platform: str | None = None,
                     store: Any = None) -> Any:
-    """Predict ``model`` (an ONNX path, bytes or ModelProto; ``graph`` is its archcast IR, for the
+    """Predict ``model`` (an ONNX path, bytes, ModelProto or
+    :class:`~archcast.service.model_cache.ModelBytes`; ``graph`` is its archcast IR, for the
     fingerprint, the store lookup and the report) with the kernel predictor in ``directory``."""
     from archcast.profile.platform import Platform, default_platform
-    from archcast.profile.runtime_graph import runtime_graph
     from archcast.service.prediction import LatencyPrediction, _interval_config, _measured, _platform_of
 
     pred = load_kernel_predictor(directory)
@@ -62,7 +62,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         raise CheckpointError(f"checkpoint {where}: its platform cannot be rebuilt: {e}") from None
 
     t0 = time.perf_counter()
-    rg = cached_runtime_graph(model, plat, runtime_graph)
+    rg = cached_runtime_graph(model, plat)
     net, per_graph = pred.predict_with_kernels([rg.graph])
     point, kernels = float(net[0]), per_graph[0]
     predict_s = time.perf_counter() - t0
@@ -106,9 +106,6 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         predict_s=predict_s, predictor="kernels")
 
 
-CACHE_ENV = "ARCHCAST_CACHE"
-
-
 @dataclass(frozen=True)
 class CachedRuntime:
     """What predicting needs of a :class:`~archcast.profile.runtime_graph.RuntimeGraph`."""
@@ -118,70 +115,45 @@ class CachedRuntime:
     eliminated: tuple[str, ...]
 
 
-def cache_dir() -> Path:
-    """Where runtime graphs are cached: ``$ARCHCAST_CACHE`` or the per-user cache directory."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
+def _build_runtime_graph(model: Any, platform: Any) -> Any:
+    from archcast.profile.runtime_graph import runtime_graph  # onnxruntime: only on a cache miss
 
-    return Path(platformdirs.user_cache_dir("archcast"))
+    return runtime_graph(model, platform)
 
 
-def _model_bytes(model: Any) -> bytes:
-    if isinstance(model, (bytes, bytearray)):
-        return bytes(model)
-    if isinstance(model, (str, Path)):
-        return Path(model).read_bytes()
-    return model.SerializeToString()
+def _encode_runtime(rg: Any) -> dict[str, Any]:
+    return {"graph": rg.graph.to_dict(), "origin": {k: list(v) for k, v in rg.origin.items()},
+            "eliminated": list(rg.eliminated)}
 
 
-def cached_runtime_graph(model: Any, platform: Any, build: Any) -> Any:
+def _decode_runtime(d: Any) -> CachedRuntime:
+    return CachedRuntime(NetGraph.from_dict(d["graph"]), {k: tuple(v) for k, v in d["origin"].items()},
+                         tuple(d["eliminated"]))
+
+
+def cached_runtime_graph(model: Any, platform: Any, build: Any = _build_runtime_graph) -> Any:
     """``build(model, platform)``'s runtime graph, cached on disk by the model's bytes, the platform
     and the onnxruntime and archcast versions (the optimiser's output depends on all four): a
-    repeated prediction skips the onnxruntime session. An unreadable cache entry is rebuilt."""
+    repeated prediction skips the onnxruntime session. ``model`` may be a
+    :class:`~archcast.service.model_cache.ModelBytes` (the bytes are then neither read nor hashed
+    again). An unreadable cache entry is rebuilt (:func:`~archcast.service.model_cache.cached_json`)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from archcast._version import __version__
+    from archcast.errors import InvalidInputError
+    from archcast.service.model_cache import ModelBytes, cached_json
 
     try:
         ort_version = version("onnxruntime")
     except PackageNotFoundError:
         ort_version = "?"
     try:
-        data = _model_bytes(model)
-    except OSError:
+        mb = ModelBytes.read(model)
+    except InvalidInputError:
         return build(model, platform)  # the builder reports the unreadable file
-    key = hashlib.sha256(data + f"|{platform.platform_id}|{ort_version}|{__version__}".encode()).hexdigest()[:32]
-    path = cache_dir() / "runtime-graphs" / f"{key}.json"
-    try:
-        d = json.loads(path.read_text())
-        return CachedRuntime(NetGraph.from_dict(d["graph"]), {k: tuple(v) for k, v in d["origin"].items()},
-                             tuple(d["eliminated"]))
-    except (OSError, ValueError, KeyError, TypeError, ArchcastError):
-        pass
-    rg = build(model, platform)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"graph": rg.graph.to_dict(), "origin": {k: list(v) for k, v in rg.origin.items()},
-                                   "eliminated": list(rg.eliminated)}))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs speed
-    return rg
+    key = ("runtime-graph", mb.sha256, str(platform.platform_id), ort_version, __version__)
+    return cached_json("runtime-graphs", key, lambda: build(mb.source, platform), _encode_runtime, _decode_runtime)
 
 
-def model_source(model: Any) -> Any:
-    """``model`` if it is something :func:`runtime_graph` reads (an ``.onnx`` path, bytes, a
-    ModelProto), else None (a graph JSON, a NetGraph, a torch module: no runtime graph)."""
-    if isinstance(model, (bytes, bytearray)):
-        return bytes(model)
-    if isinstance(model, (str, Path)):
-        return model if str(model).lower().endswith(".onnx") else None
-    if type(model).__name__ == "ModelProto":
-        return model
-    return None
-
-
-__all__ = ["CACHE_ENV", "CachedRuntime", "cache_dir", "cached_runtime_graph", "is_kernel_checkpoint", "load_kernel_predictor", "model_source", "predict_kernels"]
+__all__ = ["CACHE_ENV", "CachedRuntime", "cache_dir", "cached_runtime_graph", "is_kernel_checkpoint", "load_kernel_predictor",
+           "model_source", "predict_kernels"]

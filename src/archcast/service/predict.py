@@ -198,7 +198,8 @@ def kernel_route(model: Any, predictor: Any, platform: str | None, network: bool
     An explicit ``predictor`` directory holding a kernel checkpoint is used (the model must then be
     ONNX); with no predictor, the platform's ``kernels-<platform>`` checkpoint is used for ONNX
     models when it exists (``network=True`` opts out)."""
-    from archcast.service.kernel_predict import is_kernel_checkpoint, model_source
+    from archcast.service.kernel_predict import is_kernel_checkpoint
+    from archcast.service.model_cache import model_source
 
     if isinstance(predictor, (str, Path)) and is_kernel_checkpoint(predictor):
         if model_source(model) is None:
@@ -208,6 +209,25 @@ def kernel_route(model: Any, predictor: Any, platform: str | None, network: bool
     if predictor is not None or network or model_source(model) is None:
         return None
     return P.kernel_predictor_dir(platform)
+
+
+def read_model(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = None) -> tuple[NetGraph, Any]:
+    """``(graph, source)``: ``model``'s validated graph and what the runtime graph is built from.
+
+    An ONNX model (an ``.onnx`` path, bytes, a ModelProto) is read and hashed once
+    (:class:`~archcast.service.model_cache.ModelBytes`, the ``source``: the runtime-graph cache
+    reuses its bytes and hash) and its graph comes from the on-disk graph cache
+    (:func:`~archcast.service.model_cache.cached_graph`); anything else goes to
+    :func:`~archcast.frontends.load_graph` and is its own source.
+    """
+    from archcast.service.model_cache import ModelBytes, cached_graph, model_source
+
+    if model_source(model) is None:
+        from archcast.frontends import load_graph
+
+        return load_graph(model, input_shapes=input_shapes), model
+    source = ModelBytes.read(model)
+    return cached_graph(source, input_shapes), source
 
 
 def _is_module(obj: Any) -> bool:
@@ -244,20 +264,20 @@ def predict(model: Any, example_input: Any = None, *, platform: str | None = Non
         if input_shapes is not None:
             raise InvalidInputError("input_shapes applies to ONNX models; a torch module takes its shapes "
                                     "from example_input")
-        graph = load_graph(model, example_input=example_input)
+        graph, source = load_graph(model, example_input=example_input), model
     else:
         if example_input is not None:
             raise InvalidInputError(f"example_input applies to torch.nn.Module models only; got a "
                                     f"{type(model).__name__}")
         if isinstance(model, NetGraph) and input_shapes is not None:
             raise InvalidInputError("input_shapes applies to ONNX models; a NetGraph has fixed shapes")
-        graph = load_graph(model, input_shapes=input_shapes)
+        graph, source = read_model(model, input_shapes)  # an ONNX model: read once, its graph cached
     # dynamic input shapes pinned by the caller: the runtime optimiser would see the unpinned model
     kdir = kernel_route(model, predictor, platform) if input_shapes is None else None
     if kdir is not None:
         from archcast.service.kernel_predict import predict_kernels
 
-        out = predict_kernels(model, graph, kdir, platform=platform, store=db)
+        out = predict_kernels(source, graph, kdir, platform=platform, store=db)
     else:
         out = predict_graph(graph, predictor, platform=platform, store=db)
     if isinstance(model, (str, Path)):
@@ -266,4 +286,4 @@ def predict(model: Any, example_input: Any = None, *, platform: str | None = Non
 
 
 __all__ = ["DEFAULT_STORE", "LatencyPrediction", "interval_half_width", "kernel_route", "load_predictor",
-           "predict", "predict_graph", "predict_graphs"]
+           "predict", "predict_graph", "predict_graphs", "read_model"]
