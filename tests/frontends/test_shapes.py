@@ -46,9 +46,10 @@ def test_shape_of_activation_is_folded():
 
 def test_2000_node_graph_through_the_runtime_fallback_under_3_s():
     m = _data_dependent(2000)
-    t0 = time.perf_counter()
+    # CPU time, not wall time: a guard against super-linear work that a loaded machine cannot trip
+    t0 = time.process_time()
     g = load_onnx(m)
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0
     print(f"2,000-node graph through the onnxruntime fallback: {dt:.2f} s")
     assert g.meta["shape_path"] == "onnxruntime" and len(g) == 2000
     assert g.nodes[-1].output_shapes == [(1, 64)]

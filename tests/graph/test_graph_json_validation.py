@@ -103,9 +103,10 @@ def test_reverse_listed_10000_node_chain_is_fast():
     n = 10_000
     d = {"nodes": [{"name": f"n{i}", "op_type": "Relu", "output_shapes": [[1, 8]]} for i in range(n)],
          "edges": [[i + 1, i] for i in range(n - 1)]}
-    t0 = time.perf_counter()
+    # CPU time, not wall time: a guard against super-linear work that a loaded machine cannot trip
+    t0 = time.process_time()
     g = NetGraph.from_json(json.dumps(d)).validate()
     g.fingerprint()
     assert g.topological_order()[0] == n - 1
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
     assert isinstance(g.nodes[0], Node)

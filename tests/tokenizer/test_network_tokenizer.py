@@ -232,9 +232,10 @@ def test_explain_shows_raw_values(tok):
 
 def test_5000_node_graph_is_fast(tok):
     g = chain(5000)
-    t0 = time.perf_counter()
+    # CPU time, not wall time: a guard against super-linear work that a loaded machine cannot trip
+    t0 = time.process_time()
     t = tok.encode(g)
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0
     print(f"{tok.name}: 5,000-node chain tokenized in {dt:.3f} s")
     assert t.tokens.shape == (5000, tok.token_dim) and t.adj is None  # over DENSE_MAX_NODES: edges only
     assert t.edges.shape == (4999, 2) and (t.edges[:, 0] < t.edges[:, 1]).all()

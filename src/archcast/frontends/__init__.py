@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from archcast.errors import InvalidInputError
+from archcast.frontends.files import read_regular_file, shorten
 from archcast.graph.ir import NetGraph
 
 
@@ -24,10 +25,6 @@ def _is_instance(source: Any, module: str, cls: str) -> bool:
 
 MAX_PATH_CHARS = 4096  # longer strings are never tried as paths (ENAMETOOLONG)
 MAX_JSON_BYTES = 1 << 30
-
-
-def _short(text: str, n: int = 120) -> str:
-    return text if len(text) <= n else text[:n] + f"... ({len(text)} chars)"
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -106,7 +103,7 @@ def load_graph(source: Any, **kw: Any) -> NetGraph:
             _no_options("a graph JSON file", kw)
             return NetGraph.from_json(_read_json_file(path)).validate()
         raise InvalidInputError(
-            f"cannot tell how to read {_short(str(source))!r}: expected a .onnx or .json file, a NAS-Bench-201 "
+            f"cannot tell how to read {shorten(str(source))!r}: expected a .onnx or .json file, a NAS-Bench-201 "
             "cell string ('|op~0|+|...|'), an onnx.ModelProto, ONNX bytes or a torch.nn.Module"
         )
     raise InvalidInputError(
@@ -116,20 +113,11 @@ def load_graph(source: Any, **kw: Any) -> NetGraph:
 
 
 def _read_json_file(path: Path) -> str:
-    label = f"graph JSON file {_short(str(path))!r}"
-    st = _stat(path)
-    if st is None:
-        raise InvalidInputError(f"{label} does not exist (or is not a usable path)")
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidInputError(f"{label} is a directory, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInputError(f"{label} is not a regular file (a FIFO, socket or device); refused")
-    if st.st_size > MAX_JSON_BYTES:
-        raise InvalidInputError(f"{label} is {st.st_size / 2**30:.1f} GiB; graph JSON over 1 GiB is refused")
+    label = f"graph JSON file {shorten(str(path))!r}"
+    data = read_regular_file(path, label, MAX_JSON_BYTES,
+                             lambda size: f"is {size / 2**30:.1f} GiB; graph JSON over 1 GiB is refused")
     try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as e:
-        raise InvalidInputError(f"{label} cannot be read: {e.strerror or e}") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InvalidInputError(f"{label} is not UTF-8 text (byte {e.start}); graph JSON is UTF-8") from None
 

@@ -9,21 +9,12 @@ caches, the runtime graph) reads the file once.
 
 from __future__ import annotations
 
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archcast.errors import InvalidInputError
+from archcast.frontends.files import read_regular_file, shorten
 
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit on one message
-
-
-def shorten(text: str, n: int = 120) -> str:
-    return text if len(text) <= n else text[:n] + f"... ({len(text)} chars)"
-
-
-def _os_reason(e: BaseException) -> str:
-    return getattr(e, "strerror", None) or str(e).splitlines()[0][:80] or type(e).__name__
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,22 +37,9 @@ def read_onnx_file(path: str | Path) -> OnnxFile:
     """The bytes of the ONNX file ``path``, with ``load_onnx``'s checks and messages (missing,
     a directory, not a regular file, over 2 GiB, unreadable: :class:`InvalidInputError`)."""
     path = Path(path)
-    label = _file_label(path)
-    try:
-        st = path.stat()
-    except (OSError, ValueError) as e:  # ENAMETOOLONG, ELOOP, NUL bytes...
-        reason = "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({_os_reason(e)})"
-        raise InvalidInputError(f"{label} {reason}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidInputError(f"{label} is a directory, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInputError(f"{label} is not a regular file (a FIFO, socket or device); refused")
-    if st.st_size > MAX_FILE_BYTES:
-        raise InvalidInputError(f"{label} is over {MAX_FILE_BYTES >> 30} GiB; ONNX protobuf files cannot be")
-    try:
-        return OnnxFile(path, path.read_bytes())
-    except OSError as e:
-        raise InvalidInputError(f"{label} cannot be read ({_os_reason(e)})") from None
+    data = read_regular_file(path, _file_label(path), MAX_FILE_BYTES,
+                             lambda size: f"is over {MAX_FILE_BYTES >> 30} GiB; ONNX protobuf files cannot be")
+    return OnnxFile(path, data)
 
 
 __all__ = ["MAX_FILE_BYTES", "OnnxFile", "read_onnx_file", "shorten"]
