@@ -17,6 +17,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     if args.passes is not None or args.retest is not None:
         return cmd_collect(args)
+    if args.samples_of is not None:
+        raise InvalidInputError("--samples-of DATASET measures with the pass protocol: add --passes N --campaign DIR")
     if bool(args.family) == bool(args.onnx):
         raise InvalidInputError("profile needs either --family NAME... (with --count) or --onnx FILE...")
     positive("--threads", args.threads)
@@ -71,17 +73,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
     positive("--threads", args.threads)
     platform = default_platform(threads=args.threads, graph_opt_level=args.graph_opt_level)
     store = Store(args.db)
+    if args.retest is not None and args.samples_of is not None:
+        raise InvalidInputError("--retest N re-measures a campaign's own models; --samples-of DATASET draws from a "
+                                "data set: give one")
     if args.retest is not None:
         report = retest_pass(store, platform, args.campaign, positive("--retest", args.retest), seed=args.start_seed,
                              workers=args.workers, timeout_s=args.timeout, progress=not args.no_progress)
     else:
         from archcast.zoo import get_family
 
-        if not args.family or args.count is None:
-            raise InvalidInputError("profile --passes needs --family NAME... and --count N")
-        families = [get_family(name) for name in args.family]
-        samples = [f.sample(seed) for seed in range(args.start_seed, args.start_seed + positive("--count", args.count))
-                   for f in families]
+        if args.samples_of is not None:
+            samples = _samples_of(args.samples_of, args, platform)
+        else:
+            if not args.family or args.count is None:
+                raise InvalidInputError("profile --passes needs --family NAME... and --count N (or --samples-of "
+                                        "DATASET --count N)")
+            families = [get_family(name) for name in args.family]
+            samples = [f.sample(seed) for seed in
+                       range(args.start_seed, args.start_seed + positive("--count", args.count)) for f in families]
         kw: dict[str, Any] = {"passes": positive("--passes", args.passes), "kernels": not args.no_kernels,
                               "canary_every": positive("--canary-every", args.canary_every),
                               "drift_threshold": args.drift_threshold, "disagree_threshold": args.disagree_threshold,
@@ -98,6 +107,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
     for key, reason in report.failures[:10]:
         print(f"  failed {key}: {reason}", file=sys.stderr)
     return 0 if not report.failures else 1
+
+
+def _samples_of(path: str, args: argparse.Namespace, platform: Any) -> list[Any]:
+    """``--samples-of DATASET --count N --start-seed S``: N random zoo models of a data set (seeded by
+    S), regenerated from their stored family, seed and config, for a retest at another time."""
+    from archcast.data.latency_dataset import load_latency_dataset, pick_regenerable
+
+    if args.family or args.count is None:
+        raise InvalidInputError("--samples-of DATASET takes --count N (models to draw) and no --family")
+    ds = load_latency_dataset(path)
+    if ds.platform.get("platform_id") != platform.platform_id:
+        raise InvalidInputError(f"data set {path} was measured on platform {ds.platform.get('name')} "
+                                f"({ds.platform.get('platform_id')}), not this one ({platform.name}, "
+                                f"{platform.platform_id}); pass its --threads/--graph-opt-level")
+    if args.batch_size != ds.batch_size:
+        raise InvalidInputError(f"data set {path} is batch size {ds.batch_size}; pass --batch-size {ds.batch_size}")
+    picked = pick_regenerable(ds, positive("--count", args.count), args.start_seed, "retest")
+    return [ds.records[i].sample() for i in sorted(picked)]
 
 
 def register(subparsers: Any) -> None:
@@ -127,6 +154,9 @@ def register(subparsers: Any) -> None:
     c.add_argument("--passes", type=int, help="measure every sample in N passes, each in new worker processes")
     c.add_argument("--campaign", help="the campaign directory (settings, ONNX cache, kernel tables); resumable")
     c.add_argument("--retest", type=int, metavar="N", help="a retest pass over N random models of --campaign")
+    c.add_argument("--samples-of", metavar="DATASET",
+                   help="measure --count random models of a data set again (drawn with --start-seed as the seed), "
+                        "regenerated from family + seed + config: a retest at another time, in a campaign of its own")
     c.add_argument("--no-kernels", action="store_true", help="no kernel profiles or optimised graphs")
     c.add_argument("--canary-every", type=int, default=10, help="models per worker between canary checkpoints")
     c.add_argument("--drift-threshold", type=float, default=0.05,
