@@ -1,4 +1,4 @@
-"""Latency data set commands of the ``archcast`` CLI: ``dataset export|verify|retest|datasheet``.
+"""Latency data set commands of the ``archcast`` CLI: ``dataset export|verify|retest|compare|datasheet``.
 
 ``register(subparsers)`` adds them to the main parser. User errors raise
 :class:`~archcast.errors.ArchcastError` subclasses (the main CLI prints them as one line).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from archcast.errors import InvalidInputError
@@ -75,6 +76,19 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f} %"
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from archcast.collect.compare import compare_datasets, render_comparison
+    from archcast.collect.dataset_files import write_json
+
+    c = compare_datasets(args.base, args.other)
+    if args.out:
+        write_json(Path(args.out), c)
+    print(json.dumps(c, indent=1) if args.format == "json" else render_comparison(c))
+    if args.out and args.format == "text":
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_datasheet(args: argparse.Namespace) -> int:
     from archcast.collect.datasheet import write_datasheet
 
@@ -124,6 +138,17 @@ def register(subparsers: Any) -> None:
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_retest)
+
+    s = dsub.add_parser("compare", help="two format-2 data sets of one platform model by model: test-retest of "
+                                        "labels and kernels on one canary speed scale",
+                        description="A retest at another time (profile --samples-of) against its data set, or two "
+                                    "campaigns before a merge: label error raw and canary-normalised, ablation, "
+                                    "per family, kernel times, machine speed.")
+    s.add_argument("base", help="data set directory (the reference)")
+    s.add_argument("other", help="data set directory compared with it")
+    s.add_argument("--out", help="also write the full result as JSON here")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.set_defaults(func=cmd_compare)
 
     s = dsub.add_parser("datasheet", help="write DATASHEET.md and latency histograms into the data set directory")
     s.add_argument("dir", help="data set directory")

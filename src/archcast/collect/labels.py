@@ -82,9 +82,13 @@ class SpeedIndex:
         stat: the statistic compared (one of :data:`LABEL_STATS`).
         reference_host: the host whose median canary times are 1.0 (default: the host with the
             most canary rows).
+        reference_ms: canary fingerprint -> reference time (ms), instead of the reference host's
+            medians: puts another campaign's rows on that campaign's scale (see
+            :mod:`archcast.collect.compare`).
     """
 
-    def __init__(self, canary_rows: Iterable[PassRow], stat: str, reference_host: str | None = None) -> None:
+    def __init__(self, canary_rows: Iterable[PassRow], stat: str, reference_host: str | None = None,
+                 reference_ms: dict[str, float] | None = None) -> None:
         series: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for r in canary_rows:
             v = r.stat(stat) if r.status == "ok" and r.role == CANARY else None
@@ -99,8 +103,14 @@ class SpeedIndex:
         self.stat = stat
         self._series = {k: (np.array([t for t, _ in sorted(p)]), np.array([v for _, v in sorted(p)]))
                         for k, p in series.items()}
-        self.reference_ms = {fp: float(np.median(v)) for (h, fp), (_, v) in self._series.items()
-                             if h == self.reference_host}
+        if reference_ms is not None:
+            self.reference_ms = {fp: float(v) for fp, v in reference_ms.items()
+                                 if any(f == fp for _, f in self._series) and v > 0}
+            if not self.reference_ms:
+                raise InvalidInputError("none of the reference canaries was measured in these canary rows")
+        else:
+            self.reference_ms = {fp: float(np.median(v)) for (h, fp), (_, v) in self._series.items()
+                                 if h == self.reference_host}
         if not self.reference_ms:
             raise InvalidInputError(f"reference host {self.reference_host!r} has no canary rows")
 
