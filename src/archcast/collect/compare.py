@@ -16,7 +16,7 @@ times are 1.0): two machines with one host name, even measuring at the same hour
   other/base - 1) and the error left once that one common factor is divided out;
 * ``ablation``: the same for every statistic x normalisation x label passes (first pass only, all);
 * ``per_family``: raw and normalised MAPE per family;
-* ``kernels``: per-kernel times (median over label passes) of kernels >= 1 % of their model's sum,
+* ``kernels``: per-kernel labels (median over label passes of the per-pass minimum) of kernels >= 1 % of their model's sum,
   raw and divided by the speed index of their model's pass;
 * ``speed``: each data set's median canary speed index on the common scale (their ratio is the
   machine's speed change between the two).
@@ -85,14 +85,17 @@ def _labels(rows: list[PassRow], stat: str, speed: SpeedIndex | None, passes: li
 def _kernel_labels(ds: LatencyDataset, passes: list[str],
                    speed_of: dict[tuple[str, str], float] | None) -> dict[tuple[str, str], tuple[str, float]]:
     """(model, kernel) -> (op type, median over the label passes of its time, µs), each pass's time
-    divided by the speed index of that model's pass (``speed_of[(model, pass)]``) when given."""
+    divided by the speed index of that model's pass (``speed_of[(model, pass)]``) when given. The
+    time is the per-pass minimum where recorded, as in the kernel labels
+    (:meth:`~archcast.data.latency_dataset.LatencyDataset.kernel_labels`)."""
     by: dict[tuple[str, str], tuple[str, list[float]]] = {}
     wanted = set(passes)
     for k in ds.kernels():
-        if k.pass_id in wanted and k.kernel_us > 0:
+        t = k.kernel_us_min if k.kernel_us_min is not None else k.kernel_us
+        if k.pass_id in wanted and t > 0:
             f = 1.0 if speed_of is None else speed_of.get((k.fingerprint, k.pass_id))
             if f is not None:
-                by.setdefault((k.fingerprint, k.kernel), (k.op_type, []))[1].append(k.kernel_us / f)
+                by.setdefault((k.fingerprint, k.kernel), (k.op_type, []))[1].append(t / f)
     return {key: (op, float(np.median(v))) for key, (op, v) in by.items()}
 
 
