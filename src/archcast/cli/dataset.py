@@ -1,4 +1,4 @@
-"""Latency data set commands of the ``archcast`` CLI: ``dataset export|verify|retest|compare|datasheet``.
+"""Latency data set commands of the ``archcast`` CLI: ``dataset export|verify|retest|compare|merge|datasheet``.
 
 ``register(subparsers)`` adds them to the main parser. User errors raise
 :class:`~archcast.errors.ArchcastError` subclasses (the main CLI prints them as one line).
@@ -89,6 +89,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from archcast.collect.merge import merge_datasets
+    from archcast.data.latency_dataset import load_latency_dataset
+
+    ds = load_latency_dataset(merge_datasets(args.sources, Path(args.out), progress=not args.no_progress))
+    m = ds.manifest
+    c = m["counts"]
+    idx = ", ".join(f"{s['host']} " + ("-" if s["speed_index_median"] is None else f"{s['speed_index_median']:.3g}")
+                    for s in m["sources"])
+    print(f"wrote {ds.path}: {c['models']} models in {len(ds.families())} families from {len(m['sources'])} data sets "
+          f"({c['duplicates_dropped']} duplicates dropped), labels on the canary scale of {m['label']['reference_host']} "
+          f"(speed index {idx}); fingerprint {ds.fingerprint}")
+    return 0
+
+
 def cmd_datasheet(args: argparse.Namespace) -> int:
     from archcast.collect.datasheet import write_datasheet
 
@@ -149,6 +164,16 @@ def register(subparsers: Any) -> None:
     s.add_argument("--out", help="also write the full result as JSON here")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.set_defaults(func=cmd_compare)
+
+    s = dsub.add_parser("merge", help="format-2 data sets of one platform (other machines or days) into one, "
+                                      "labels on the first one's canary speed scale",
+                        description="Hosts are renamed HOST@CAMPAIGN so machines stay apart; every label and kernel "
+                                    "time is divided by the canary speed index of its row on the first data set's "
+                                    "scale; a model in several data sets is kept from the first.")
+    s.add_argument("sources", nargs="+", metavar="SRC", help="data set directories (format 2); the first is the scale")
+    s.add_argument("--out", required=True, help="directory to write (new, empty, or a previous merge output)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_merge)
 
     s = dsub.add_parser("datasheet", help="write DATASHEET.md and latency histograms into the data set directory")
     s.add_argument("dir", help="data set directory")

@@ -37,6 +37,15 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}g}"
 
 
+def _passes_words(passes: list[str]) -> str:
+    """How many label passes each model had: ``3``, or ``2-3`` (per campaign) for a merged data set."""
+    per: dict[str, int] = {}
+    for p in passes:
+        per[p.rsplit("/", 1)[0]] = per.get(p.rsplit("/", 1)[0], 0) + 1
+    lo, hi = min(per.values(), default=0), max(per.values(), default=0)
+    return str(hi) if lo == hi else f"{lo}-{hi}"
+
+
 def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: str | None = None) -> Path:
     """Write ``DATASHEET.md`` and ``noise_floor.json`` of a format-2 data set; ``family_rows`` are
     the per-family table lines (shared with format 1). ``note`` replaces ``NOTE.md``."""
@@ -59,11 +68,19 @@ def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: s
           f"{len(ds.families())} archcast zoo families, run by {p.get('runtime')} {p.get('runtime_version')} with "
           f"{p.get('threads')} intra-op thread(s) on {p.get('device')}, measured with the protocol of "
           "`archcast.collect.passes` (campaign `" + str(man.get("campaign")) + "`): every model in "
-          f"{len(lab['passes'])} label passes in separate worker processes, canary checkpoints giving a machine "
-          "speed index, automatic re-measures of drifting windows, kernel profiles with the graph the runtime ran.",
+          f"{_passes_words(lab['passes'])} label passes in separate worker processes, canary checkpoints giving a "
+          "machine speed index, automatic re-measures of drifting windows, kernel profiles with the graph the "
+          "runtime ran.",
           "", f"**Label** (`label_ms`): the median over the label passes of the per-pass {_STAT_WORDS[lab['stat']]}"
           + (", each divided by the canary speed index at its time" if lab["canary_normalised"] else "")
           + "; `label_spread` = (max − min) / label over the passes.", ""]
+    if man.get("sources"):  # archcast dataset merge
+        L += ["**Merged** (`archcast dataset merge`) from " + "; ".join(
+              f"`{x['path']}` (campaign `{x['campaign']}`, fingerprint `{x['fingerprint']}`, {x['models_kept']} of "
+              f"{x['models']} models kept, host `{x['host']}`, speed index median {_f(x['speed_index_median'], 4)})"
+              for x in man["sources"]) + f": hosts renamed HOST@CAMPAIGN, labels and kernel times on the canary scale "
+              f"of `{lab.get('reference_host')}`, {counts.get('duplicates_dropped', 0)} models found in an earlier "
+              "source dropped.", ""]
     if note_text:
         L += ["**Conditions.** " + note_text, ""]
     L += [f"Data set fingerprint `{ds.fingerprint}`; archcast {man.get('archcast_version')}; measured "
@@ -129,7 +146,10 @@ def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: s
           f"archcast profile --family {' '.join(ds.families())} --count N --passes {proto.get('passes')} "
           f"--campaign CAMPAIGN_DIR --db DB --workers 2",
           "archcast profile --campaign CAMPAIGN_DIR --db DB --retest 100 --workers 2   # later: the noise floor",
-          f"archcast dataset export --db DB --platform {p.get('name')} --campaign CAMPAIGN_DIR --out {ds.path.name}",
+          f"archcast dataset export --db DB --platform {p.get('name')} --campaign CAMPAIGN_DIR --out "
+          + ("SOURCE_DIR   # each source" if man.get("sources") else ds.path.name),
+          *([f"archcast dataset merge {' '.join(x['path'] for x in man['sources'])} --out {ds.path.name}"]
+            if man.get("sources") else []),
           f"archcast dataset datasheet {ds.path.name}", "```", ""]
     path = ds.path / DATASHEET_FILE
     path.write_text("\n".join(L), encoding="utf-8")

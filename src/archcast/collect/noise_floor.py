@@ -4,8 +4,8 @@ Everything here is computed from the data set's own files (``passes.csv.xz``, ``
 so anyone can recompute it: :func:`campaign_noise` returns the figures that
 ``archcast dataset datasheet`` prints and writes to ``noise_floor.json``.
 
-* **between passes**: the label passes of one data set against each other (minutes apart, new
-  processes), per statistic, with and without canary normalisation;
+* **between passes**: the first two label passes of each campaign against each other (minutes
+  apart, new processes), per statistic, with and without canary normalisation;
 * **retest**: the label against a later retest pass (``<campaign>/retest<k>``), for every protocol
   variant (:func:`archcast.collect.labels.ablation`), per family for the label as built;
 * **kernels**: per-kernel times of the retest against the label passes (kernels >= 1 % of a run).
@@ -42,10 +42,12 @@ def campaign_noise(ds: LatencyDataset) -> dict[str, Any]:
     passes, stat, norm = list(lab["passes"]), lab["stat"], bool(lab["canary_normalised"])
     retests = list(ds.manifest.get("retest_passes") or [])
     canaries = [r for r in rows if r.role == CANARY]
+    # the label's reference host (a merge of campaigns names the first one's), else the default
+    ref = lab.get("reference_host") if lab.get("reference_host") in {r.host for r in canaries} else None
     speeds = {}
     for s in LABEL_STATS:
         try:
-            speeds[s] = SpeedIndex(canaries, s)
+            speeds[s] = SpeedIndex(canaries, s, reference_host=ref)
         except InvalidInputError:
             continue
     out: dict[str, Any] = {"label": lab, "n_models": len(ds), "retest_passes": retests}
@@ -54,16 +56,23 @@ def campaign_noise(ds: LatencyDataset) -> dict[str, Any]:
     if spreads.size:
         out["label_spread"] = {"median": float(np.median(spreads)), "p90": float(np.percentile(spreads, 90)),
                                "share_over_5pct": float(np.mean(spreads > 0.05))}
-    if len(passes) >= 2:
+    # the first two label passes of each campaign (a merged data set lists several campaigns')
+    by_campaign: dict[str, list[str]] = {}
+    for p in passes:
+        by_campaign.setdefault(p.rsplit("/", 1)[0], []).append(p)
+    pairs = [(ps[0], ps[1]) for ps in by_campaign.values() if len(ps) >= 2]
+    if pairs:
         between = []
         for s in LABEL_STATS:
             for use in (False, True):
                 sp = speeds.get(s) if use else None
                 if use and sp is None:
                     continue
-                vals = pass_values(rows, s, sp, passes=passes[:2])
-                a = {fp: v[passes[0]] for fp, v in vals.items() if passes[0] in v and passes[1] in v}
-                b = {fp: vals[fp][passes[1]] for fp in a}
+                a, b = {}, {}
+                for p1, p2 in pairs:
+                    for fp, v in pass_values(rows, s, sp, passes=[p1, p2]).items():
+                        if p1 in v and p2 in v:
+                            a[fp], b[fp] = v[p1], v[p2]
                 tr = retest_error(a, b)
                 if tr:
                     between.append({"stat": s, "canary_normalised": use, **tr})
