@@ -31,6 +31,7 @@ def test_a_slower_machine_later_is_divided_out_by_the_shared_canaries(tmp_path, 
     again = [base.records[i].sample() for i in sorted(pick_regenerable(base, 4, 0, "retest"))]
     tp.CLOCK = FakeClock(slow_from=0, factor=1.5)  # another machine, 1.5x slower, another day
     other = _campaign(tmp_path, "rt", fake_platform, again)
+    assert base.manifest["label"]["canary_normalised"] and other.manifest["label"]["canary_normalised"]  # the default
     c = compare_datasets(base.path, other.path)
     assert c["n_common"] == 4 and c["stat"] == "cpu_ms_min"
     raw, norm = c["label"]["raw"], c["label"]["canary_normalised"]

@@ -226,7 +226,7 @@ def test_v2_datasheet_ablation_from_the_files_alone(tmp_path, fake_platform):
     global CLOCK
     CLOCK = FakeClock(slow_from=10 ** 9, factor=1.0)
     store = Store(tmp_path / "s.db")
-    proto = Protocol(passes=2, canary_every=2, kernels=False, extra_passes=0, measure_kw=FAST)
+    proto = Protocol(passes=2, canary_every=2, kernels=False, extra_passes=0, normalise=False, measure_kw=FAST)
     collect_samples(samples(4), store, fake_platform, tmp_path / "camp", protocol=proto, workers=0, progress=False)
     CLOCK.factor, CLOCK.slow_from = 1.2, 0  # the retest runs on a machine 20 % slower
     retest_pass(store, fake_platform, tmp_path / "camp", 3, workers=0, progress=False)
