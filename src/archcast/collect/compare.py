@@ -99,7 +99,7 @@ def _kernel_labels(ds: LatencyDataset, passes: list[str],
     return {key: (op, float(np.median(v))) for key, (op, v) in by.items()}
 
 
-def _pass_speeds(rows: list[PassRow], sp: SpeedIndex) -> dict[tuple[str, str], float]:
+def pass_speeds(rows: list[PassRow], sp: SpeedIndex) -> dict[tuple[str, str], float]:
     """(model, pass) -> the speed index at its accepted (latest ok) row."""
     latest: dict[tuple[str, str], PassRow] = {}
     for r in rows:
@@ -198,8 +198,8 @@ def compare_datasets(base: str | Path | LatencyDataset, other: str | Path | Late
     out["per_family"] = per_family
     out["kernels"] = {"raw": _kernels(a, b, set(common))}
     if sp is not None:
-        out["kernels"]["canary_normalised"] = _kernels(a, b, set(common), (_pass_speeds(rows_a, sp[0]),
-                                                                          _pass_speeds(rows_b, sp[1])))
+        out["kernels"]["canary_normalised"] = _kernels(a, b, set(common), (pass_speeds(rows_a, sp[0]),
+                                                                          pass_speeds(rows_b, sp[1])))
     if sp is not None:
         out["speed"] = {"base": _speed_summary(sp[0], rows_a), "other": _speed_summary(sp[1], rows_b)}
         mb, mo = out["speed"]["base"]["median"], out["speed"]["other"]["median"]
@@ -239,4 +239,4 @@ def render_comparison(c: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["compare_datasets", "render_comparison"]
+__all__ = ["compare_datasets", "pass_speeds", "render_comparison"]

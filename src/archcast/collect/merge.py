@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from archcast.collect.compare import _pass_speeds
+from archcast.collect.compare import pass_speeds
 from archcast.collect.dataset_files import XZ_PRESET, family_counts, replace_file, write_csv, write_manifest
 from archcast.collect.labels import CANARY, PassRow, SpeedIndex, labels, pass_values, rows_from_table
 from archcast.data.latency_dataset import (
@@ -223,7 +223,7 @@ def merge_datasets(sources: Sequence[str | Path | LatencyDataset], out: str | Pa
     speed = SpeedIndex([r for r in rows if r.role == CANARY], stat, reference_host=ref_host)
     passes = [p for ds in dss for p in ds.manifest["label"]["passes"]]
     labs = labels(pass_values(rows, stat, speed, passes=passes))
-    pass_speed = _pass_speeds(rows, speed)
+    pass_speed = pass_speeds(rows, speed)
 
     order = list(heapq.merge(*(s.order_keys() for s in srcs)))
     tmp = out.parent / f".{out.name}.merge-tmp"
