@@ -135,6 +135,27 @@ def cmd_bench_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_adapt_kernels(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from archcast.bench.adapt_kernels import markdown, run_adapt_kernels_bench, write
+
+    for d in (args.base_dataset, args.dataset):
+        if not Path(d).is_dir():
+            raise InvalidInputError(f"data set directory {d!r} does not exist")
+    stem = f"adapt_kernels_{Path(args.dataset).name}" + (f"_{args.tag}" if args.tag else "")
+    results_dir(args, stem)
+    res = run_adapt_kernels_bench(args.base_dataset, args.dataset, budgets=args.budgets, seeds=args.seeds,
+                                  test_frac=args.test_frac, split_seed=args.split_seed,
+                                  hparams=parse_set(args.set).get("kernels"))
+    command = "archcast " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write(res, args.out, stem, command)
+    print(markdown(res, command))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
     from archcast.bench.latency_speed import markdown, run_speed
 
@@ -149,7 +170,7 @@ def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add ``bench accuracy|speed|latency|latency-speed|adapt``."""
+    """Add ``bench accuracy|speed|latency|latency-speed|adapt|adapt-kernels``."""
     b = sub.add_parser("bench", help="benchmarks (write JSON + Markdown + PNG)")
     bsub = b.add_subparsers(dest="bench", metavar="BENCH")
     s = bsub.add_parser("accuracy", help="accuracy prediction on a NAS space, all predictors side by side")
@@ -211,3 +232,16 @@ def bsub_latency(bsub: Any) -> None:
                    help="hyper-parameters of the from-scratch predictor or fine_tune() keywords")
     out_args(s)
     s.set_defaults(func=cmd_bench_adapt)
+
+    s = bsub.add_parser("adapt-kernels", help="the kernels predictor on a new machine from a few measured models "
+                                              "(per-class adaptation vs global scale vs scratch)")
+    s.add_argument("--base-dataset", required=True, help="format-2 data set of the base machine")
+    s.add_argument("--dataset", required=True, help="format-2 data set measured on the new machine")
+    s.add_argument("--budgets", type=int, nargs="+", default=[10, 20, 50, 100])
+    s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--test-frac", type=float, default=0.4, help="fixed random share of the new models held out")
+    s.add_argument("--split-seed", type=int, default=12345, help="seed of that held-out split")
+    s.add_argument("--set", action="append", metavar="kernels:KEY=VALUE", help="kernels hyper-parameters")
+    s.add_argument("--tag", help="suffix for result file names")
+    out_args(s)
+    s.set_defaults(func=cmd_bench_adapt_kernels)

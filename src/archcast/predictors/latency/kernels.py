@@ -22,6 +22,9 @@ kernel, and every kernel is a label (its profiled time). The model, bottom up:
    training networks (their *measured* kernel sums against their latencies), then a four-term map
    in log space, ``log y = m0 + m1 log(S - delta n) + m2 log n + m3 delta n / S``, on the training
    networks' *predicted* sums (it absorbs the per-run overhead and what ``delta`` misses).
+4. **Adaptation** to another machine (:meth:`KernelLatency.adapt`): a multiplier per kernel class
+   (and op type) on the kernel predictions, shrunk toward one global multiplier, and the network
+   map's intercept (or intercept and slope) refitted, from a few networks measured there.
 
 Training needs per-kernel times: ``fit(graphs, y, val_graphs, val_y, kernel_times=[{kernel name:
 µs}, ...])`` in the order of ``graphs``. ``graphs`` (and ``predict``'s) are runtime graphs;
@@ -31,12 +34,13 @@ data set ships them (``LatencyDataset.optimized_graphs``).
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from archcast.errors import InvalidInputError
+from archcast.errors import InvalidInputError, NotFittedError
 from archcast.graph import NetGraph
 from archcast.predictors.base import register_predictor
 from archcast.predictors.latency.network import LatencyPredictor
@@ -46,6 +50,9 @@ from archcast.tokenizer.kernel_table import KERNEL_COLUMNS, kernel_class, kernel
 CLASSES = ("attention", "conv", "elementwise", "gemm", "matmul", "move", "norm", "pool", "reorder", "rnn", "view")
 _C = {c: i for i, c in enumerate(KERNEL_COLUMNS)}
 MIN_US = 0.5  # a kernel's predicted time never drops below this (the profiler's resolution is 1 µs)
+MIN_ADAPT = 3  # networks adapt() needs (leave-one-out needs two to fit on)
+ADAPT_SHRINK = (0.0, 0.25, 1.0, 4.0, 16.0, 64.0, math.inf)  # prior counts (networks) toward the global scale
+ADAPT_SLOPE_MIN = 30  # networks from which adapt() may refit the map's slope too (below: intercept only)
 
 
 def _table(g: NetGraph) -> tuple[list[str], list[str], np.ndarray]:
@@ -136,6 +143,7 @@ class KernelLatency(LatencyPredictor):
             raise InvalidInputError(f"predictor {self.name!r}: the training graphs have {int(ok.sum())} labelled "
                                     "kernels (kernel names must match the graphs' node names)")
         self.op_coef_, self.class_coef_, self.global_coef_ = self._fit_prior(flat, ok, hp["min_kernels"])
+        self.class_scale_, self.op_scale_ = None, {}  # a fresh fit is nobody's adaptation
         # per-kernel profiling overhead: measured kernel sum - latency ~ delta * n_kernels (relative LS)
         ksum = flat.per_graph(np.where(ok, flat.t, 0.0)) / 1000.0
         a, b = flat.n_kernels / y, ksum / y - 1.0
@@ -268,9 +276,21 @@ class KernelLatency(LatencyPredictor):
         return np.clip(gbm.predict(self._features(flat, prior)), -clip, clip)
 
     def _kernels(self, flat: _Flat) -> np.ndarray:
-        """Every kernel's predicted time (µs): the prior times its blended correction."""
+        """Every kernel's predicted time (µs): the prior times its blended correction (times its
+        class's multiplier on an adapted predictor)."""
         prior = self._prior(flat)
-        return prior * np.exp(self.blend_ * self._corr(flat, prior))
+        k = prior * np.exp(self.blend_ * self._corr(flat, prior))
+        return k * self._adapt_multiplier(flat)
+
+    def _adapt_multiplier(self, flat: _Flat) -> np.ndarray | float:
+        """Every kernel's multiplier from :meth:`adapt` (its op type's, else its class's; 1 unadapted)."""
+        scale = getattr(self, "class_scale_", None)
+        if scale is None:
+            return 1.0
+        out = scale[flat.cls]
+        for op, s in (getattr(self, "op_scale_", None) or {}).items():
+            out[flat.ops == op] = s
+        return out
 
     def predict_with_kernels(self, graphs: Sequence[NetGraph]) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(network ms, per graph the kernel µs in node order)`` from one pass over the kernels."""
@@ -283,11 +303,15 @@ class KernelLatency(LatencyPredictor):
         return self.predict_with_kernels(graphs)[1]
 
     def _map_x(self, flat: _Flat, k: np.ndarray) -> np.ndarray:
-        """The network map's design: 1, log(kernel sum - delta * n), log n, delta * n / kernel sum."""
-        s = flat.per_graph(k) / 1000.0
-        over = self.delta_ms_ * flat.n_kernels
+        return self._map_design(flat.per_graph(k) / 1000.0, flat.n_kernels, self.delta_ms_)
+
+    @staticmethod
+    def _map_design(s: np.ndarray, n: np.ndarray, delta: float) -> np.ndarray:
+        """The network map's design from kernel sums ``s`` (ms) of ``n`` kernels: 1,
+        log(s - delta * n), log n, delta * n / s."""
+        over = delta * n
         return np.column_stack([np.ones(len(s)), np.log(np.maximum(s - over, 0.05 * s)),
-                                np.log(np.maximum(flat.n_kernels, 1.0)), over / s])
+                                np.log(np.maximum(n, 1.0)), over / s])
 
     def _fit_map(self, flat: _Flat, k: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Least squares in log space of the network latency on :meth:`_map_x` (training networks)."""
@@ -299,6 +323,161 @@ class KernelLatency(LatencyPredictor):
     def _predict(self, graphs):
         flat = _Flat(list(graphs))
         return self._network(flat, self._kernels(flat))
+
+    # ----------------------------------------------------------------------------- adaptation
+    def adapt(self, graphs: Sequence[NetGraph], y: Any, *, kernel_times: Sequence[Mapping[str, float]] | None = None,
+              seed: int = 0) -> "KernelLatency":
+        """A copy adapted to a few networks measured on another machine (``self`` is unchanged).
+
+        Every kernel's prediction gets a multiplier ``exp(g + u_class + u_op)``: ``g`` one global
+        log scale, ``u_class`` / ``u_op`` the class's / op type's deviations, shrunk toward 0 with a
+        prior count ``lam`` (networks). With ``kernel_times`` (per graph ``{kernel name: µs}``) a
+        deviation is ``sum w r / (sum w + lam)`` over networks, ``r`` the residual log ratio of
+        measured to predicted time, ``w`` the group's share of the network's kernel time. Without,
+        one multiplier per class: non-negative least squares of each network's implied kernel sum
+        (the base's map inverted at ``y``) on its predicted class sums, ridge ``lam`` toward ``g``.
+        Then the map's intercept (median log residual; from ``ADAPT_SLOPE_MIN`` networks on, maybe
+        the slope too) is refitted and ``delta`` scaled by ``exp(g)`` (v2 -> v2-rt1: 0.72x where
+        the kernels moved 0.56x; refitting it from 20 networks lost on held-out models).
+
+        ``lam``, the level (class, class + op type) and the map mode are chosen by leave-one-out
+        MAPE on the adaptation networks against the base times one global scale (the median ratio
+        of ``y`` to its predictions), which is kept unless the best beats it by more than one
+        standard error of the paired LOO gain: never worse than the global scale on that error.
+        ``adapt_info_`` says what was chosen; deterministic (``seed`` is only recorded)."""
+        if not self.is_fitted():
+            raise NotFittedError(f"predictor {self.name!r} is not fitted: fit or load it before adapting")
+        graphs = list(graphs)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        kernel_times = None if kernel_times is None else list(kernel_times)
+        for bad, msg in ((len(y) != len(graphs), f"adapt() got {len(y)} latencies for {len(graphs)} graphs"),
+                         (len(graphs) < MIN_ADAPT, f"adapt() needs at least {MIN_ADAPT} networks, got {len(graphs)}"),
+                         (not np.all(np.isfinite(y) & (y > 0)), "adapt() latencies must be positive milliseconds"),
+                         (kernel_times is not None and len(kernel_times) != len(graphs),
+                          f"kernel_times has {len(kernel_times or [])} entries for {len(graphs)} graphs")):
+            if bad:
+                raise InvalidInputError(msg)
+        flat = _Flat(graphs, kernel_times)
+        k = self._kernels(flat)
+        ops = sorted(set(flat.ops.tolist()))
+        op_idx = np.array([ops.index(o) for o in flat.ops], dtype=np.int64)
+        op_cls = np.array([CLASSES.index(kernel_class(o)) for o in ops], dtype=np.int64)
+        cell, size = flat.gid * len(ops) + op_idx, flat.n_graphs * len(ops)
+
+        def per_op(w: np.ndarray) -> np.ndarray:  # [network, op type] sums
+            return np.bincount(cell, weights=w, minlength=size).reshape(flat.n_graphs, len(ops))
+
+        stats = {"K": per_op(k), "n": flat.n_kernels}
+        use_kernels = False
+        if kernel_times is not None:
+            ok = flat.labelled()
+            stats["KL"], stats["T"] = per_op(np.where(ok, k, 0.0)), per_op(np.where(ok, flat.t, 0.0))
+            use_kernels = bool(((stats["KL"].sum(1) > 0) & (stats["T"].sum(1) > 0)).sum() >= MIN_ADAPT)
+        if not use_kernels:  # the kernel sum that would give y under the base's map
+            stats["S"] = self._implied_sum(stats["K"].sum(1) / 1000.0, stats["n"], y)
+        levels = ("class", "class+op") if use_kernels else ("class",)
+        modes = ("intercept", "slope") if len(y) >= ADAPT_SLOPE_MIN else ("intercept",)
+        glob = ("global", None, "intercept", "base")
+        configs = [glob] + [(lv, lam, mode, "scaled") for lv in levels for lam in ADAPT_SHRINK for mode in modes
+                            if not (lv == "class+op" and not 1.0 <= lam < math.inf)]  # op level: shrunk, never free
+        loo: dict[tuple, float] = {}
+        errs: dict[tuple, np.ndarray] = {}
+        for cfg in configs:
+            pred = np.empty(len(y))
+            for i in range(len(y)):
+                keep = np.arange(len(y)) != i
+                col, _, _, delta, m = self._adapt_fit({a: v[keep] for a, v in stats.items()}, y[keep], cfg,
+                                                      use_kernels, op_cls)
+                pred[i] = self._map_eval((stats["K"][i:i + 1] * col).sum(1) / 1000.0, stats["n"][i:i + 1], delta, m)[0]
+            errs[cfg] = np.abs(pred / y - 1.0)
+            loo[cfg] = float(errs[cfg].mean())
+        best = min(loo, key=lambda c: (loo[c], c[0] != "global"))  # ties go to the global scale
+        gain = errs[glob] - errs[best]  # the best of many candidates looks better than it is: demand
+        if gain.mean() <= gain.std() / math.sqrt(len(y)):  # one standard error of the paired LOO gain
+            best = glob
+        _, cls_scale, op_scale, delta, m = self._adapt_fit(stats, y, best, use_kernels, op_cls)
+        out = copy.copy(self)  # shares the (read-only) prior coefficients and correction trees
+        prev_cls, prev_op = getattr(self, "class_scale_", None), getattr(self, "op_scale_", None) or {}
+        prev_cls = np.ones(len(CLASSES)) if prev_cls is None else prev_cls
+        new_op = {o: float(s) for o, s in zip(ops, op_scale)} if op_scale is not None else {}
+        of = {o: CLASSES.index(kernel_class(o)) for o in set(new_op) | set(prev_op)}  # adapting an adapted model
+        out.class_scale_, out.delta_ms_, out.map_ = cls_scale * prev_cls, delta, m
+        out.op_scale_ = {o: new_op.get(o, float(cls_scale[c])) * prev_op.get(o, float(prev_cls[c]))
+                         for o, c in sorted(of.items())}
+        out.adapt_info_ = {
+            "n_networks": int(len(y)), "from_kernel_times": use_kernels, "seed": int(seed),
+            "chosen": {"level": best[0], "map": best[2], "delta": best[3],  # shrink: a prior count, JSON-safe
+                       "shrink": None if best[1] is None else float(best[1]) if math.isfinite(best[1]) else "inf"},
+            "loo_mape": {"|".join(map(str, c)): v for c, v in loo.items()},
+            "loo_mape_global": loo[glob], "loo_mape_chosen": loo[best]}
+        return out
+
+    def _implied_sum(self, s_ms: np.ndarray, n: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per network the kernel sum (ms) ``a * s_ms`` that the base's map takes to ``y``
+        (bisection on ``log a``; the map increases with the kernel sum where it was fitted)."""
+        lo, hi = np.full(len(y), -8.0), np.full(len(y), 8.0)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            up = self._map_eval(s_ms * np.exp(mid), n, self.delta_ms_, self.map_) > y
+            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+        return s_ms * np.exp((lo + hi) / 2)
+
+    def _map_eval(self, s_ms: np.ndarray, n: np.ndarray, delta: float, m: np.ndarray) -> np.ndarray:
+        return np.exp(self._map_design(s_ms, n, delta) @ m)
+
+    def _adapt_scales(self, st: Mapping[str, np.ndarray], level: str, lam: float | None, use_kernels: bool,
+                      op_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+        """``(multiplier per op column, per class, per op type or None, the global one)``."""
+        n_cls = len(CLASSES)
+        if lam is None:  # the base as it is
+            return np.ones(len(op_cls)), np.ones(n_cls), None, 1.0
+        onehot = np.eye(n_cls)[op_cls]  # [op, class]
+        if use_kernels:
+            kl, t = st["KL"], st["T"]
+            net = (kl.sum(1) > 0) & (t.sum(1) > 0)
+            g = float(np.mean(np.log(t[net].sum(1) / kl[net].sum(1))))
+            total = np.maximum(t.sum(1, keepdims=True), 1e-300)
+
+            def shrunk(pred: np.ndarray, meas: np.ndarray, offset: np.ndarray) -> np.ndarray:
+                both = (pred > 0) & (meas > 0)
+                w = np.where(both, meas, 0.0) / total
+                r = np.where(both, np.log(np.where(both, meas, 1.0) / np.where(both, pred, 1.0)) - offset, 0.0)
+                return (w * r).sum(0) / np.maximum(w.sum(0) + lam, 1e-12)
+
+            u_cls = np.zeros(n_cls) if math.isinf(lam) else shrunk(kl @ onehot, t @ onehot, np.full(n_cls, g))
+            u_op = (shrunk(kl, t, g + u_cls[op_cls]) if level == "class+op" else np.zeros(len(op_cls)))
+            col = np.exp(g + u_cls[op_cls] + u_op)
+            return col, np.exp(g + u_cls), (col if level == "class+op" else None), math.exp(g)
+        from scipy.optimize import nnls
+
+        K, s = st["K"] @ onehot, st["S"] * 1000.0  # [network, class] µs, implied sums in µs
+        g = math.exp(float(np.mean(np.log(s / K.sum(1)))))
+        if math.isinf(lam):
+            cls = np.full(n_cls, g)
+        else:
+            a, b = K / s[:, None], np.ones(len(s))
+            if lam > 0:
+                a = np.vstack([a, np.eye(n_cls) * math.sqrt(lam) / g])
+                b = np.concatenate([b, np.full(n_cls, math.sqrt(lam))])
+            cls = nnls(a, b)[0]
+            cls[K.sum(0) <= 0] = g  # a class the networks lack keeps the global scale
+            cls = np.maximum(cls, 1e-3 * g)  # a zero multiplier would make a kernel free
+        return cls[op_cls], cls, None, g
+
+    def _adapt_fit(self, st: Mapping[str, np.ndarray], y: np.ndarray, cfg: tuple, use_kernels: bool,
+                   op_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float, np.ndarray]:
+        """One configuration ``(level, shrink, map mode, delta mode)`` fitted: ``(multiplier per op
+        column, per class, per op type or None, delta, network map)``; delta mode ``scaled``: the
+        base's ``delta`` times the global multiplier."""
+        col, cls, op, g = self._adapt_scales(st, cfg[0], cfg[1], use_kernels, op_cls)
+        delta = self.delta_ms_ * (g if cfg[3] == "scaled" else 1.0)
+        x = self._map_design((st["K"] * col).sum(1) / 1000.0, st["n"], delta)
+        m = np.array(self.map_, dtype=np.float64)
+        if cfg[2] == "intercept":  # the median: MAPE-like, and robust with a handful of networks
+            m[0] += float(np.median(np.log(y) - x @ m))
+        else:  # intercept and slope on log(S - delta n); the other two terms as the base has them
+            m[:2] = np.linalg.lstsq(x[:, :2], np.log(y) - x[:, 2:] @ m[2:], rcond=None)[0]
+        return col, cls, op, delta, m
 
     # ----------------------------------------------------------------------------- checkpoints
     GBM_FILE: ClassVar[str] = "correction.lgbm.txt"
@@ -314,7 +493,11 @@ class KernelLatency(LatencyPredictor):
                 "global_coef": [float(x) for x in self.global_coef_], "delta_ms": self.delta_ms_,
                 "map": [float(x) for x in self.map_], "blend": self.blend_, "op_vocab": list(self.op_vocab_),
                 "correction_file": self.GBM_FILE if getattr(self, "gbm_", None) is not None else None,
-                "correction_trees": self.TREES_FILE if getattr(self, "gbm_", None) is not None else None}
+                "correction_trees": self.TREES_FILE if getattr(self, "gbm_", None) is not None else None,
+                # adapt(): per class multipliers on the kernel predictions (absent before adaptation)
+                **({"class_scale": [float(x) for x in scale], "op_scale": dict(getattr(self, "op_scale_", None) or {}),
+                    "adapt_info": getattr(self, "adapt_info_", None)}
+                   if (scale := getattr(self, "class_scale_", None)) is not None else {})}
 
     def save(self, directory: Any, extra: dict[str, Any] | None = None) -> Any:
         """``config.json`` (coefficients, map, blend; ``extra`` merged in: platform, interval...) and
@@ -369,6 +552,11 @@ class KernelLatency(LatencyPredictor):
             self.delta_ms_, self.blend_ = float(cfg["delta_ms"]), float(cfg["blend"])
             self.map_ = np.asarray(cfg["map"], dtype=np.float64)
             self.op_vocab_ = [str(o) for o in cfg["op_vocab"]]
+            scale = cfg.get("class_scale")  # older checkpoints: not adapted
+            self.class_scale_ = None if scale is None else np.asarray(scale, dtype=np.float64).reshape(len(CLASSES))
+            self.op_scale_ = {str(o): float(v) for o, v in (cfg.get("op_scale") or {}).items()}
+            if cfg.get("adapt_info") is not None:
+                self.adapt_info_ = cfg["adapt_info"]
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {str(directory)!r} is incomplete or damaged: {e!r}") from None
         if cfg.get("correction_trees"):  # NumPy inference: loading never imports LightGBM
