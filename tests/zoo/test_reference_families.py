@@ -49,7 +49,8 @@ def test_all_ten_families_registered():
 @pytest.mark.parametrize("name", CLASSIC)
 def test_family_metadata(name):
     fam = get_family(name)
-    assert fam.name == name and fam.input_kind == "image" and fam.version == "1"
+    assert fam.name == name and fam.input_kind == "image" and fam.version == ("2" if name in RESOLUTION_SAMPLED else "1")
+    assert fam.versions()[-1] == fam.version and "1" in fam.versions()
     assert fam.description and "\n" not in fam.description
 
 
@@ -58,7 +59,7 @@ def test_sample_is_deterministic_json_and_varied(name):
     fam = get_family(name)
     a, b = fam.sample(7), fam.sample(7)
     assert a == b and a.config == b.config and a.config_json() == b.config_json()
-    assert a.family == name and a.seed == 7 and a.generator_version == "1"
+    assert a.family == name and a.seed == 7 and a.generator_version == fam.version
     assert all(isinstance(k, str) and _json_only(v) for k, v in a.config.items()), a.config
     assert json.loads(a.config_json()) == a.config
     configs = {fam.sample(s).config_json() for s in range(12)}
@@ -70,7 +71,7 @@ def test_build_runs_forward(name):
     fam = get_family(name)
     torch.manual_seed(0)
     module, inputs = fam.build(fam.sample(0).config)
-    side = 32 if name == "nb201" else 224
+    side = 32 if name == "nb201" else fam.sample(0).config.get("image_size", 224)
     assert len(inputs) == 1 and tuple(inputs[0].shape) == (1, 3, side, side)
     with torch.no_grad():
         out = module.eval()(*inputs)
@@ -145,7 +146,7 @@ def test_export_fingerprint_is_reproducible(name, graphs):
     other = load_onnx(export_sample(fam.sample(1)))
     assert again.fingerprint() == graphs[name].fingerprint()
     assert other.fingerprint() != graphs[name].fingerprint()
-    side = 32 if name == "nb201" else 224
+    side = 32 if name == "nb201" else fam.sample(0).config["image_size"]
     assert list(again.inputs.values()) == [(1, 3, side, side)]
 
 
@@ -166,3 +167,44 @@ def test_importing_the_zoo_does_not_import_torch():
     code = ("import sys; import archcast.zoo, archcast.zoo.sampling; from archcast.zoo import FAMILIES; "
             "sys.exit(2 * ('torch' in sys.modules) + (len(FAMILIES) != 0))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+# generator version 2: the families whose latency spanned under 100x in data set v2 also sample the input size
+RESOLUTION_SAMPLED = ("resnet", "vgg", "squeezenet", "googlenet", "efficientnet", "mobilenetv2", "mobilenetv3",
+                      "mnasnet")
+
+
+@pytest.mark.parametrize("name", RESOLUTION_SAMPLED)
+def test_version_2_is_version_1_plus_an_input_size(name):
+    fam = get_family(name)
+    for seed in range(6):
+        v1, v2 = fam.sample(seed, "1"), fam.sample(seed)
+        assert v1.generator_version == "1" and v2.generator_version == "2"
+        assert {k: v for k, v in v2.config.items() if k != "image_size"} == v1.config
+        assert v2.config["image_size"] in fam.image_sizes and "image_size" not in v1.config
+    sizes = {fam.sample(s).config["image_size"] for s in range(60)}
+    assert min(sizes) <= 128 and max(sizes) >= 288  # the resolution range is used
+    with pytest.raises(InvalidInputError, match="cannot sample generator version '3'"):
+        fam.sample(0, "3")
+
+
+def test_version_1_configs_of_data_set_v2_still_regenerate():
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "datasets" / "ort-cpu-1t-v2" / "models.csv"
+    rows = [r for r in csv.DictReader(path.open()) if r["family"] in RESOLUTION_SAMPLED][::8]
+    assert len(rows) >= 40
+    for r in rows:
+        got = get_family(r["family"]).sample(int(r["seed"]), r["generator_version"])
+        assert got.config == json.loads(r["generator_config"]), (r["family"], r["seed"])
+
+
+@pytest.mark.parametrize("size", [96, 320])
+def test_resolution_sampled_builds_at_the_extremes(size):
+    for name in ("vgg", "mobilenetv3"):
+        fam = get_family(name)
+        module, (x,) = fam.build({**fam.sample(1).config, "image_size": size})
+        assert tuple(x.shape) == (1, 3, size, size)
+        with torch.no_grad():
+            assert tuple(module.eval()(x).shape) == (1, 1000)

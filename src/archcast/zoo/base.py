@@ -64,9 +64,25 @@ class Family(ABC):
     def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
         """``(torch.nn.Module, example_inputs)`` for ``config``."""
 
-    def sample(self, seed: int) -> ZooSample:
-        rng = np.random.default_rng([zlib.crc32(self.name.encode()), int(seed)])
-        return ZooSample(self.name, int(seed), self.sample_config(rng), self.version)
+    def rng(self, seed: int) -> np.random.Generator:
+        """The family's random stream for ``seed`` (seeded by family name and seed)."""
+        return np.random.default_rng([zlib.crc32(self.name.encode()), int(seed)])
+
+    def versions(self) -> tuple[str, ...]:
+        """Generator versions :meth:`sample` can reproduce (the current one last)."""
+        return (str(self.version),)
+
+    def sample(self, seed: int, version: str | None = None) -> ZooSample:
+        """The config of ``seed`` as generator ``version`` (default: the current one) draws it."""
+        self._check_version(version)
+        return ZooSample(self.name, int(seed), self.sample_config(self.rng(seed)), str(self.version))
+
+    def _check_version(self, version: str | None) -> None:
+        if version is not None and str(version) not in self.versions():
+            from archcast.errors import InvalidInputError
+
+            raise InvalidInputError(f"family {self.name!r} cannot sample generator version {version!r}; it has "
+                                    f"{', '.join(self.versions())}")
 
 
 FAMILIES: Registry[type[Family]] = Registry("model family")

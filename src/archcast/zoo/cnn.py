@@ -26,6 +26,8 @@ from archcast.zoo.layers import Branches, conv_bn, head, image_input
 from archcast.zoo.sampling import ReferenceFamily, divisible, grid, log_grid, pick, randint
 
 IMAGE_SIZE = 224
+# generator version 2 of the families with under 100x latency span in v2: inputs of every multiple of 32
+IMAGE_SIZES = (96, 128, 160, 192, 224, 256, 288, 320)
 NUM_CLASSES = 1000
 
 
@@ -58,6 +60,8 @@ class ResNetFamily(ReferenceFamily):
     """Basic or bottleneck (expansion 2/4) blocks; width x0.15..0.9 (log-uniform) with per-stage jitter x0.8..1.2;
     per stage depth 1..3/4/6/3 and kernel 3/5."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "resnet"
     description = "ResNet (basic or bottleneck blocks) with per-stage widths, depths and kernel sizes"
     required_keys = ("block", "stem_channels", "widths", "depths", "kernels", "expansion")
@@ -87,7 +91,7 @@ class ResNetFamily(ReferenceFamily):
                 layers.append(ResBlock(c, w, k, 2 if (i == 0 and s > 0) else 1, config["expansion"]))
                 c = w * config["expansion"]
         layers.append(head(c, NUM_CLASSES))
-        return nn.Sequential(*layers), (image_input(batch_size, IMAGE_SIZE),)
+        return nn.Sequential(*layers), (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 # ---------------------------------------------------------------------------- vgg
@@ -100,6 +104,8 @@ class VGGFamily(ReferenceFamily):
     """Five stages of convs + max-pool; per stage: convs (1..2/2/4/4/4), width, kernel 1/3/5; BN on/off;
     two hidden FC layers of sampled width."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "vgg"
     description = "VGG with per-stage conv counts, widths and kernels, optional BN, sampled FC widths"
     required_keys = ("widths", "convs", "kernels", "batch_norm", "fc_widths")
@@ -127,10 +133,10 @@ class VGGFamily(ReferenceFamily):
                 c = w
             layers.append(nn.MaxPool2d(2, 2))
         fc1, fc2 = config["fc_widths"]
-        side = IMAGE_SIZE // 32  # 7x7 after five 2x2 pools
+        side = config.get("image_size", IMAGE_SIZE) // 32  # 7x7 after five 2x2 pools at 224
         layers += [nn.Flatten(), nn.Linear(c * side * side, fc1), nn.ReLU(), nn.Linear(fc1, fc2), nn.ReLU(),
                    nn.Linear(fc2, NUM_CLASSES)]
-        return nn.Sequential(*layers), (image_input(batch_size, IMAGE_SIZE),)
+        return nn.Sequential(*layers), (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 # ---------------------------------------------------------------------------- alexnet
@@ -183,6 +189,8 @@ class SqueezeNetFamily(ReferenceFamily):
     four groups of 1..3 fires; width x0.2..1.5 (log-uniform) with per-fire squeeze/expand jitter x0.7..1.3; expand
     kernel 3/5."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "squeezenet"
     description = "SqueezeNet 1.0/1.1 with sampled fire counts, squeeze/expand widths and expand kernels"
     required_keys = ("version", "stem_channels", "fires_per_group", "squeeze", "expand", "expand_kernels")
@@ -224,7 +232,7 @@ class SqueezeNetFamily(ReferenceFamily):
             if g in pool_after:
                 layers.append(pool())
         layers += [conv_bn(c, NUM_CLASSES, 1, bn=False), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        return nn.Sequential(*layers), (image_input(batch_size, IMAGE_SIZE),)
+        return nn.Sequential(*layers), (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 # ---------------------------------------------------------------------------- googlenet
@@ -243,6 +251,8 @@ class GoogLeNetFamily(ReferenceFamily):
     reference table); per block a width multiplier (global 0.15..1.2 log-uniform x 0.8..1.2) with per-branch
     jitter, and kernels 3/5 for the two middle branches. BN after every conv."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "googlenet"
     description = "GoogLeNet (inception blocks) with sampled block counts, branch widths and kernels"
     required_keys = ("stem_channels", "blocks_per_stage", "branches", "kernels")
@@ -284,7 +294,7 @@ class GoogLeNetFamily(ReferenceFamily):
                 ))
                 c, block = c1 + c2 + c3 + cp, block + 1
         layers.append(head(c, NUM_CLASSES))
-        return nn.Sequential(*layers), (image_input(batch_size, IMAGE_SIZE),)
+        return nn.Sequential(*layers), (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 __all__ = ["AlexNetFamily", "GoogLeNetFamily", "ResBlock", "ResNetFamily", "SqueezeNetFamily", "VGGFamily"]

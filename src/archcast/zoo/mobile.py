@@ -21,6 +21,7 @@ from archcast.zoo.layers import SqueezeExcite, conv_bn, head, image_input
 from archcast.zoo.sampling import ReferenceFamily, divisible, grid, log_grid, pick, randint
 
 IMAGE_SIZE = 224
+IMAGE_SIZES = (96, 128, 160, 192, 224, 256, 288, 320)  # generator version 2 (ReferenceFamily)
 NUM_CLASSES = 1000
 
 
@@ -77,6 +78,8 @@ class EfficientNetFamily(ReferenceFamily):
     per-stage channel jitter (x0.8..1.2), kernels 3/5, expansion 3/4/6, SE on for ~80 % of stages;
     swish."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "efficientnet"
     description = "EfficientNet (MBConv + SE, swish) with width/depth multipliers, kernels 3/5, expansions"
     required_keys = _MB_KEYS
@@ -100,7 +103,7 @@ class EfficientNetFamily(ReferenceFamily):
     def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
         self.check(config)
         return _mb_network(config, act_name="swish", se_act="swish", se_gate="sigmoid", se_of_input=True), \
-            (image_input(batch_size, IMAGE_SIZE),)
+            (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 # (expansion, channels, depth, stride) of MobileNetV2's seven stages
@@ -112,6 +115,8 @@ class MobileNetV2Family(ReferenceFamily):
     """MobileNetV2: width multiplier (0.25..3.5, log-uniform) x per-stage channel jitter (x0.7..1.3),
     depth per stage (1..n+1), expansion 3..6, kernels 3/5/7; ReLU6; no SE."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "mobilenetv2"
     description = "MobileNetV2 (inverted residuals, ReLU6) with width mult, expansions 3-6, depths, kernels"
     required_keys = _MB_KEYS
@@ -134,7 +139,7 @@ class MobileNetV2Family(ReferenceFamily):
     def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
         self.check(config)
         return _mb_network(config, act_name="relu6", se_act="relu", se_gate="sigmoid", se_of_input=False), \
-            (image_input(batch_size, IMAGE_SIZE),)
+            (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 # (kernel, expansion ratio, channels, depth, stride, SE, activation) of MobileNetV3-Large, as stages
@@ -149,6 +154,8 @@ class MobileNetV3Family(ReferenceFamily):
     (reference ratio x0.8..1.8, nn-Meter's ``es``), kernel 3/5, SE on/off; ReLU early, hardswish
     late; SE gate hardsigmoid; 1x1 head conv + 1280-wide hardswish FC."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "mobilenetv3"
     description = "MobileNetV3-Large (hardswish, SE with hardsigmoid) with sampled widths, depths, kernels 3/5"
     required_keys = _MB_KEYS + ("acts",)
@@ -175,7 +182,7 @@ class MobileNetV3Family(ReferenceFamily):
         self.check(config)
         module = _mb_network(config, act_name="relu", se_act="relu", se_gate="hsigmoid", se_of_input=False,
                              head_hidden=config.get("head_hidden", 1280), head_act="hswish")
-        return module, (image_input(batch_size, IMAGE_SIZE),)
+        return module, (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 # (expansion, kernel, channels, depth, stride, SE) of MnasNet-A1 after its separable-conv stage
@@ -188,6 +195,8 @@ class MnasNetFamily(ReferenceFamily):
     """MnasNet-A1: stem conv -> separable conv (dw3x3 + pw) -> six MBConv stages; per stage channels
     (x0.25..3.0 log-uniform global x0.8..1.2), depth (1..n+1), expansion 3/6, kernel 3/5, SE on/off; ReLU."""
 
+    version = "2"  # + image_size (ReferenceFamily)
+    image_sizes = IMAGE_SIZES
     name = "mnasnet"
     description = "MnasNet-A1 (separable-conv stem, MBConv, optional SE, ReLU) with sampled stages"
     required_keys = _MB_KEYS
@@ -212,7 +221,7 @@ class MnasNetFamily(ReferenceFamily):
     def build(self, config: dict[str, Any], batch_size: int = 1) -> tuple[Any, tuple[Any, ...]]:
         self.check(config)
         return _mb_network(config, act_name="relu", se_act="relu", se_gate="sigmoid", se_of_input=False), \
-            (image_input(batch_size, IMAGE_SIZE),)
+            (image_input(batch_size, config.get("image_size", IMAGE_SIZE)),)
 
 
 __all__ = ["EfficientNetFamily", "MBConv", "MnasNetFamily", "MobileNetV2Family", "MobileNetV3Family"]

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from archcast.errors import InvalidInputError
-from archcast.zoo.base import Family
+from archcast.zoo.base import Family, ZooSample
 
 TOLERANCE = 1.25  # accept a draw whose MACs are within this factor of the target
 MAX_TRIES = 400
@@ -78,11 +78,29 @@ def divisible(value: float, divisor: int = 8) -> int:
 
 # ---------------------------------------------------------------------------- sampling bases
 class ReferenceFamily(Family):
-    """An image family re-sampled from a reference network; ``build`` calls :meth:`check` first."""
+    """An image family re-sampled from a reference network; ``build`` calls :meth:`check` first.
+
+    A family that sets ``image_sizes`` (and ``version = "2"``) is at generator version 2: its version-1 config (224x224
+    inputs) plus ``image_size`` drawn uniformly from ``image_sizes`` *after* every version-1 draw,
+    so ``sample(seed, "1")`` still gives the version-1 config of every seed measured before. The
+    resolution widens the family's cost range: FLOPs grow with its square (96 -> 320: 11x)."""
 
     input_kind = "image"
     version = "1"
     required_keys: ClassVar[tuple[str, ...]] = ()
+    image_sizes: ClassVar[tuple[int, ...]] = ()
+
+    def versions(self) -> tuple[str, ...]:
+        return ("1", "2") if self.image_sizes else ("1",)
+
+    def sample(self, seed: int, version: str | None = None) -> ZooSample:
+        self._check_version(version)
+        v = str(version or self.version)
+        rng = self.rng(seed)
+        config = self.sample_config(rng)
+        if v == "2":
+            config["image_size"] = int(self.image_sizes[int(rng.integers(len(self.image_sizes)))])
+        return ZooSample(self.name, int(seed), config, v)
 
     def check(self, config: dict[str, Any]) -> None:
         """Raise ``InvalidInputError`` naming the keys of ``required_keys`` that ``config`` lacks."""
