@@ -43,6 +43,10 @@ def test_a_slower_machine_later_is_divided_out_by_the_shared_canaries(tmp_path, 
     assert {(a["stat"], a["canary_normalised"], a["label_passes"]) for a in c["ablation"]} >= {
         ("cpu_ms_min", False, "1"), ("cpu_ms_min", True, "all"), ("latency_ms_median", True, "1")}
     assert c["kernels"]["raw"] is None  # measured without kernel profiles
+    from archcast.service.calibration import reference_from_dataset
+
+    ref = reference_from_dataset(base)  # what a checkpoint trained on it records for archcast calibrate
+    assert set(ref) == {"conv", "depthwise", "attention", "matmul", "memory"} and all(v > 0 for v in ref.values())
     text = render_comparison(c)
     assert "4 models in both" in text and "canary_normalised" in text
 

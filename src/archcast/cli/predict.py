@@ -36,7 +36,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if kdir is not None:
         from archcast.service.kernel_predict import predict_kernels
 
-        pred = predict_kernels(source, graph, kdir, platform=args.platform, store=store)
+        pred = predict_kernels(source, graph, kdir, platform=args.platform, store=store,
+                               calibration=not args.no_calibration)
     else:
         pred = predict_graph(graph, directory, platform=args.platform, store=store)
     pred.graph["source"] = args.model
@@ -50,6 +51,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(format_prediction(pred, top=args.top))
         if plot:
             print(f"wrote {plot}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from archcast.profile.platform import Platform
+    from archcast.service.calibration import calibrate, calibration_path, load_calibration
+    from archcast.service.checkpoints import kernel_predictor_dir
+    from archcast.service.kernel_predict import is_kernel_checkpoint, load_kernel_predictor
+
+    kdir = args.predictor or kernel_predictor_dir(args.platform)
+    if kdir is None or not is_kernel_checkpoint(kdir):
+        raise InvalidInputError(f"{kdir or 'platform ' + (args.platform or 'ort-cpu-1t')} has no kernel-level "
+                                "predictor; only those record reference canary times")
+    cfg = load_kernel_predictor(kdir).checkpoint_config_
+    platform = Platform.from_dict(cfg["platform"])
+    path = calibration_path(platform.platform_id)
+    if args.clear:
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        print(f"{'removed' if existed else 'no calibration at'} {path}")
+        return 0
+    if args.show:
+        cal = load_calibration(platform.platform_id)
+        print(json.dumps(cal, indent=1) if cal else f"no calibration for {platform.name} ({path})")
+        return 0
+    if args.rounds < 1:
+        raise InvalidInputError(f"--rounds must be >= 1; got {args.rounds}")
+    cal = calibrate(platform, kdir, rounds=args.rounds, progress=args.format == "text")
+    if args.format == "json":
+        print(json.dumps(cal, indent=1))
+        return 0
+    per = ", ".join(f"{k} x{v:.2f}" for k, v in cal["per_canary"].items())
+    print(f"this machine runs x{cal['factor']:.3f} the time of the machine of {cal.get('reference') or 'the labels'} "
+          f"({per}); archcast predict now scales by it (wrote {cal['path']}, {cal['wall_s']:.0f} s)")
     return 0
 
 
@@ -94,7 +129,22 @@ def register(subparsers: Any) -> None:
     g.add_argument("--db", help="measurement store to look the graph up in (default: $ARCHCAST_DB, else the "
                                 "per-user store, skipped when absent)")
     g.add_argument("--no-store", action="store_true", help="do not look the graph up in a measurement store")
+    s.add_argument("--no-calibration", action="store_true",
+                   help="times for the machine the labels came from, not this machine's (archcast calibrate)")
     s.set_defaults(func=cmd_predict)
+
+    s = subparsers.add_parser(
+        "calibrate", help="measure this machine's speed with the canaries; predict then scales to it",
+        description="Five fixed small networks (the canaries, ~10 s) against the times the predictor's labels "
+                    "recorded for them: machines of one platform differ (the VMs here by up to 1.8x).")
+    s.add_argument("--platform", help="platform name (default: ort-cpu-1t)")
+    s.add_argument("--predictor", metavar="DIR", help="kernel-level checkpoint directory (default: the platform's)")
+    s.add_argument("--rounds", type=int, default=3, help="checkpoints of all five canaries (default 3)")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    a = s.add_mutually_exclusive_group()
+    a.add_argument("--show", action="store_true", help="print the saved calibration")
+    a.add_argument("--clear", action="store_true", help="remove the saved calibration")
+    s.set_defaults(func=cmd_calibrate)
 
     s = subparsers.add_parser("predict-cell", help="predict CIFAR-10 accuracy of NAS-Bench-201 cells")
     s.add_argument("arch", nargs="+", help="NB201 arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'")

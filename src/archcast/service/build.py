@@ -136,6 +136,11 @@ def train_kernel_predictor(dataset: str | Path, out: str | Path, *, bench: str |
                        "val_mape": metrics.mape(y[va], val_pred), "val_acc10": metrics.acc_within(y[va], val_pred, 0.10),
                        "fit_s": fit_s, "blend": pred.blend_},
     }
+    from archcast.service.calibration import reference_from_dataset
+
+    ref = reference_from_dataset(ds)  # the labels' machine, for archcast calibrate
+    if ref:
+        extra["reference_canary_ms"] = ref
     pred.save(out, extra=extra)
     return extra
 

@@ -44,10 +44,12 @@ def is_kernel_checkpoint(directory: str | Path) -> bool:
 
 
 def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platform: str | None = None,
-                    store: Any = None) -> Any:
+                    store: Any = None, calibration: bool = True) -> Any:
     """Predict ``model`` (an ONNX path, bytes, ModelProto or
     :class:`~archcast.service.model_cache.ModelBytes`; ``graph`` is its archcast IR, for the
-    fingerprint, the store lookup and the report) with the kernel predictor in ``directory``."""
+    fingerprint, the store lookup and the report) with the kernel predictor in ``directory``;
+    scaled to this machine when ``archcast calibrate`` measured it (:mod:`archcast.service.calibration`)
+    and ``calibration`` is true."""
     from archcast.profile.platform import Platform, default_platform
     from archcast.service.prediction import LatencyPrediction, _interval_config, _measured, _platform_of
 
@@ -96,7 +98,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
     measured = _measured(store, fp, pid, batch, warnings)
     n = len(rg.graph.nodes)
     n_unknown = sum(unknown.values())
-    return LatencyPrediction(
+    out = LatencyPrediction(
         latency_ms=point, low_ms=point * math.exp(-floor), high_ms=point * math.exp(floor), level=level,
         members_ms=[point], platform=pname, platform_id=pid, operators=operators,
         by_op_type=dict(sorted(by_op.items(), key=lambda kv: -kv[1])), unknown_ops=unknown,
@@ -104,6 +106,23 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         graph={"name": graph.name, "n_nodes": len(graph.nodes), "flops": int(graph.flops), "params": int(graph.params),
                "batch_size": batch, "fingerprint": fp, "n_kernels": n, "eliminated": len(rg.eliminated)},
         predict_s=predict_s, predictor="kernels")
+    return _calibrated(out, cfg, pid) if calibration else out
+
+
+def _calibrated(out: Any, cfg: Any, pid: str | None) -> Any:
+    """``out`` scaled by this machine's canary factor against the checkpoint's reference canaries
+    (recomputed from the saved canary times, so a calibration fits every checkpoint of the platform)."""
+    from archcast.service.calibration import apply_calibration, load_calibration, reference_of, speed_factor
+
+    ref = reference_of(cfg)
+    cal = load_calibration(pid) if ref is not None else None
+    if cal is None:
+        return out
+    local = cal.get("canary_ms")
+    if not isinstance(local, dict):
+        return out
+    factor, _ = speed_factor({str(k): float(v) for k, v in local.items()}, ref)
+    return apply_calibration(out, {**cal, "factor": factor})
 
 
 @dataclass(frozen=True)
