@@ -54,6 +54,18 @@ def _runtime(path: str | Path) -> tuple[Any, list, list[dict[str, float]], np.nd
         np.asarray(ds.latency_ms, dtype=np.float64)
 
 
+def _canary_calibrated(bds: Any, nds: Any, y: np.ndarray, p: np.ndarray) -> dict[str, Any] | None:
+    """The base scaled by ``archcast calibrate``'s factor, with the new machine's canary times taken
+    from its data set (no model of the new machine measured): scores + the factor."""
+    from archcast.service.calibration import reference_from_dataset, speed_factor
+
+    ref, local = reference_from_dataset(bds), reference_from_dataset(nds)
+    if not ref or not local:
+        return None
+    factor, per = speed_factor(local, ref)
+    return {"factor": factor, "per_canary": per, **_score(y, p * factor)}
+
+
 def _split(idx: np.ndarray, frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     perm = rng.permutation(idx)
     n_val = max(2, int(round(frac * len(perm))))
@@ -92,6 +104,9 @@ def run_adapt_kernels_bench(base_dataset: str | Path, dataset: str | Path, *, bu
     base_test = base.predict(gt)
     base_scores = _score(yt, base_test)
     log(f"base fitted in {base_fit_s:.0f} s; unadapted test MAPE {base_scores['mape'] * 100:.1f} %")
+    canary = _canary_calibrated(bds, nds, yt, base_test)
+    if canary is not None:
+        log(f"canary calibration (no model measured): x{canary['factor']:.3f}, test MAPE {canary['mape'] * 100:.1f} %")
     pool_ms, pool_cls = predicted_class_us(base, [graphs[i] for i in pool])
 
     rows: list[dict[str, Any]] = []
@@ -153,7 +168,7 @@ def run_adapt_kernels_bench(base_dataset: str | Path, dataset: str | Path, *, bu
             "base_platform": bds.platform, "n_base_train": int(len(tr)), "n_base_val": int(len(va)),
             "n_base_excluded": int(len(bds.records) - len(keep)), "base_fit_s": base_fit_s,
             "n_models": int(ok.sum()), "n_test": int(len(test)), "n_pool": int(len(pool)), "budgets": list(budgets),
-            "seeds": seeds, "split_seed": split_seed, "hparams": hp, "base_unadapted": base_scores, "rows": rows,
+            "seeds": seeds, "split_seed": split_seed, "hparams": hp, "base_unadapted": base_scores, "canary_calibrated": canary, "rows": rows,
             "summary": summary,
             "wall_s": time.perf_counter() - t0, "environment": environment()}
 
@@ -180,8 +195,13 @@ def markdown(res: dict[str, Any], command: str = "") -> str:
              + (f" Hyper-parameters: `{res['hparams']}`." if res["hparams"] else ""), ""]
     if command:
         lines += [f"Command: `{command}`", ""]
+    cc = res.get("canary_calibrated")
     lines += [f"Base unadapted: MAPE {res['base_unadapted']['mape'] * 100:.1f} %, Acc(10 %) "
               f"{res['base_unadapted']['acc10'] * 100:.1f} %, Kendall τ {res['base_unadapted']['kendall_tau']:.3f}.",
+              "" if cc is None else
+              f"Base scaled by the canaries alone (`archcast calibrate`'s factor x{cc['factor']:.3f}, the new machine's "
+              f"median canary times from its data set; no model measured): MAPE {cc['mape'] * 100:.1f} %, Acc(10 %) "
+              f"{cc['acc10'] * 100:.1f} %.",
               ""]
     if allp:
         lines += [f"All pool, scratch ({res['n_pool']} models; the all-data reference): MAPE {_cell(allp, 'mape')} %, "

@@ -10,7 +10,7 @@ mean ratio (``<data dir>/calibration/<platform id>.json``), and ``archcast predi
 every time by it (:func:`apply_calibration`), saying so in the output.
 
 Measured (v2 -> the VM of ``datasets/ort-cpu-1t-v2-rt1``, 200 held-out models, ``kernels`` trained
-on v2 without them): unadapted MAPE 83.7 %, canary-calibrated 11.6-12.3 %, the best one global
+on v2 without them; `archcast bench adapt-kernels`): unadapted MAPE 83.7 %, canary-calibrated 12.3 %, the best one global
 scale (the oracle) 11.3 %, 20 measured models with ``KernelLatency.adapt`` 11.6 %.
 """
 
