@@ -14,9 +14,11 @@ For each budget n and seed:
 * ``adapt (latency only)``: the picked models, network latencies only (no kernel times);
 * ``global scale``: the base times one factor, the median ratio of latency to prediction on the picks;
 * ``scratch``: ``kernels`` trained only on the n picked models (20 %, at least 2, validate);
+* ``flops-linear`` / ``flops-mem-linear``: the analytic baselines fitted on the same picks (on the
+  user's graphs, as ``bench latency`` fits them);
 
 and, once per seed, ``scratch (all pool)``: ``kernels`` trained on the whole pool (10 % validate),
-the "all-data" reference. The base unadapted is reported too. Test MAPE / Acc(10 %) / Kendall tau,
+the "all-data" reference, with the analytic baselines on the whole pool beside it. The base unadapted is reported too. Test MAPE / Acc(10 %) / Kendall tau,
 mean +- std over seeds, and each method's fit wall time.
 """
 
@@ -33,7 +35,8 @@ from archcast.bench.report import write_report
 from archcast.errors import InvalidInputError
 
 BUDGETS = (10, 20, 50, 100)
-METHODS = ("adapt (picked)", "adapt (random)", "adapt (latency only)", "global scale", "scratch")
+BASELINES = ("flops-linear", "flops-mem-linear")
+METHODS = ("adapt (picked)", "adapt (random)", "adapt (latency only)", "global scale", "scratch", *BASELINES)
 TARGET_RATIO = 1.3  # issue 11: 20 measurements -> within 1.3x of the all-data MAPE
 
 
@@ -133,6 +136,21 @@ def run_adapt_kernels_bench(base_dataset: str | Path, dataset: str | Path, *, bu
         return KernelLatency(seed=seed, **hp).fit([graphs[i] for i in a], y[a], [graphs[i] for i in b], y[b],
                                                   kernel_times=[times[i] for i in a])
 
+    user = list(nds.graphs())  # the analytic baselines read the user's graphs, as in bench latency
+
+    class _OnUserGraphs:
+        def __init__(self, model: Any) -> None:
+            self.model = model
+
+        def predict(self, _runtime_graphs: list) -> np.ndarray:
+            return self.model.predict([user[i] for i in test])
+
+    def analytic(name: str, idx: np.ndarray) -> Any:
+        from archcast.predictors import create_predictor
+
+        g = [user[i] for i in pool[idx]]
+        return _OnUserGraphs(create_predictor(name, task="latency").fit(g, y[pool[idx]], g, y[pool[idx]]))
+
     def sub(idx: np.ndarray) -> tuple[list, np.ndarray, list]:
         return [graphs[i] for i in pool[idx]], y[pool[idx]], [times[i] for i in pool[idx]]
 
@@ -152,7 +170,11 @@ def run_adapt_kernels_bench(base_dataset: str | Path, dataset: str | Path, *, bu
 
             add("global scale", n, seed, global_scale, chosen)
             add("scratch", n, seed, lambda: scratch(chosen, 0.2, seed), chosen)
+            for b in BASELINES:  # the analytic baselines, fitted on the same picks (the user's graphs)
+                add(b, n, seed, lambda: analytic(b, chosen), chosen)
         add("scratch (all pool)", len(pool), seed, lambda: scratch(np.arange(len(pool)), 0.1, seed))
+        for b in BASELINES:
+            add(f"{b} (all pool)", len(pool), seed, lambda: analytic(b, np.arange(len(pool))))
     summary: dict[str, dict[str, Any]] = {}
     for r in rows:
         key = f"{r['method']}@{r['budget']}"
@@ -206,6 +228,11 @@ def markdown(res: dict[str, Any], command: str = "") -> str:
     if allp:
         lines += [f"All pool, scratch ({res['n_pool']} models; the all-data reference): MAPE {_cell(allp, 'mape')} %, "
                   f"Acc(10 %) {_cell(allp, 'acc10')} %, Kendall τ {_cell(allp, 'kendall_tau', False)}.", ""]
+    for b in BASELINES:
+        v = s.get(f"{b} (all pool)@{res['n_pool']}")
+        if v:
+            lines += [f"All pool, `{b}` (the analytic baseline on the same models): MAPE {_cell(v, 'mape')} %, "
+                      f"Acc(10 %) {_cell(v, 'acc10')} %, Kendall τ {_cell(v, 'kendall_tau', False)}.", ""]
     for key, title, pct in (("mape", "Test MAPE (%)", True), ("acc10", "Acc(10 %) (%)", True),
                             ("kendall_tau", "Kendall τ", False)):
         lines += [f"**{title}**", "", "| measured models | " + " | ".join(METHODS) + " |",
@@ -253,7 +280,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     s = res["summary"]
-    for m, style in zip(METHODS, ("o-", "s--", "d-.", "v:", "^:")):
+    for m, style in zip(METHODS, ("o-", "s--", "d-.", "v:", "^:", "x-", "+-")):
         xs = [n for n in res["budgets"] if f"{m}@{n}" in s]
         ax.errorbar(xs, [s[f"{m}@{n}"]["mape"]["mean"] * 100 for n in xs],
                     yerr=[s[f"{m}@{n}"]["mape"]["std"] * 100 for n in xs], fmt=style, label=m, capsize=3)
