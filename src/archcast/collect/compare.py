@@ -43,7 +43,7 @@ from archcast.collect.labels import (
     rounded,
     rows_from_table,
 )
-from archcast.data.latency_dataset import LatencyDataset, as_dataset
+from archcast.data.latency_dataset import KernelTime, LatencyDataset, as_dataset
 from archcast.errors import InvalidInputError
 
 KERNEL_MIN_SHARE = 0.01
@@ -82,7 +82,7 @@ def _labels(rows: list[PassRow], stat: str, speed: SpeedIndex | None, passes: li
     return {fp: v[0] for fp, v in labels(pass_values(rows, stat, speed, passes=passes)).items()}
 
 
-def _kernel_labels(ds: LatencyDataset, passes: list[str],
+def _kernel_labels(kernels: list[KernelTime], passes: list[str],
                    speed_of: dict[tuple[str, str], float] | None) -> dict[tuple[str, str], tuple[str, float]]:
     """(model, kernel) -> (op type, median over the label passes of its time, µs), each pass's time
     divided by the speed index of that model's pass (``speed_of[(model, pass)]``) when given. The
@@ -90,7 +90,7 @@ def _kernel_labels(ds: LatencyDataset, passes: list[str],
     (:meth:`~archcast.data.latency_dataset.LatencyDataset.kernel_labels`)."""
     by: dict[tuple[str, str], tuple[str, list[float]]] = {}
     wanted = set(passes)
-    for k in ds.kernels():
+    for k in kernels:
         t = k.kernel_us_min if k.kernel_us_min is not None else k.kernel_us
         if k.pass_id in wanted and t > 0:
             f = 1.0 if speed_of is None else speed_of.get((k.fingerprint, k.pass_id))
@@ -110,11 +110,12 @@ def pass_speeds(rows: list[PassRow], sp: SpeedIndex) -> dict[tuple[str, str], fl
     return {key: sp.at(r.measured_at, r.host) for key, r in latest.items()}
 
 
-def _kernels(base: LatencyDataset, other: LatencyDataset, common: set[str],
+def _kernels(base: tuple[LatencyDataset, list[KernelTime]], other: tuple[LatencyDataset, list[KernelTime]],
+             common: set[str],
              speeds: tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]] | None = None
              ) -> dict[str, Any] | None:
-    ka = _kernel_labels(base, _label_passes(base), speeds[0] if speeds else None)
-    kb = _kernel_labels(other, _label_passes(other), speeds[1] if speeds else None)
+    ka = _kernel_labels(base[1], _label_passes(base[0]), speeds[0] if speeds else None)
+    kb = _kernel_labels(other[1], _label_passes(other[0]), speeds[1] if speeds else None)
     totals: dict[str, float] = {}
     for (fp, _), (_, v) in ka.items():
         totals[fp] = totals.get(fp, 0.0) + v
@@ -196,11 +197,11 @@ def compare_datasets(base: str | Path | LatencyDataset, other: str | Path | Late
                 entry["mape_normalised"] = _pair_stats(na, nb, sub_n)["mape"]
         per_family[f] = entry
     out["per_family"] = per_family
-    out["kernels"] = {"raw": _kernels(a, b, set(common))}
+    ka, kb = (a, a.kernels()), (b, b.kernels())  # read once: the kernel tables are the large files
+    out["kernels"] = {"raw": _kernels(ka, kb, set(common))}
     if sp is not None:
-        out["kernels"]["canary_normalised"] = _kernels(a, b, set(common), (pass_speeds(rows_a, sp[0]),
+        out["kernels"]["canary_normalised"] = _kernels(ka, kb, set(common), (pass_speeds(rows_a, sp[0]),
                                                                           pass_speeds(rows_b, sp[1])))
-    if sp is not None:
         out["speed"] = {"base": _speed_summary(sp[0], rows_a), "other": _speed_summary(sp[1], rows_b)}
         mb, mo = out["speed"]["base"]["median"], out["speed"]["other"]["median"]
         out["speed"]["ratio_other_to_base"] = mo / mb if mb and mo else None
