@@ -140,3 +140,36 @@ def test_graph_inputs_are_normalised():
 def test_export_at_batch_2(name):
     g = load_onnx(export_sample(ZooSample(name, 0, get_family(name).tiny_config()), batch_size=2), name=name)
     assert all(shape[0] == 2 for shape in g.inputs.values()), g.inputs
+
+
+def test_widened_version_2_is_version_1_plus_redrawn_keys_within_the_caps():
+    fam = get_family("swin_large")
+    assert fam.versions() == ("1", "2") and fam.version == "2" and fam.widened
+    v2_configs = set()
+    for seed in range(40):
+        v1, v2 = fam.sample(seed, "1"), fam.sample(seed)
+        assert (v1.generator_version, v2.generator_version) == ("1", "2")
+        keep = set(v1.config) - set(fam.widened)
+        assert {k: v2.config[k] for k in keep} == {k: v1.config[k] for k in keep}
+        assert all(v2.config[k] in opts for k, opts in fam.widened.items())
+        assert fam.estimate_macs(v2.config) <= fam.macs_range[1]
+        assert fam.estimate_params(v2.config) <= fam.max_params
+        v2_configs.add(json.dumps(v2.config, sort_keys=True))
+    # the re-drawn keys do vary (the space is wider, not relabelled)
+    assert {fam.sample(s).config["mlp_ratio"] for s in range(40)} == {2.0, 3.0, 4.0}
+    assert len(v2_configs) > len({json.dumps(fam.sample(s, "1").config, sort_keys=True) for s in range(40)})
+    # a family without widened keys has one version
+    assert get_family("swin").versions() == ("1",)
+
+
+def test_swin_large_version_1_configs_of_the_data_sets_still_regenerate():
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "datasets"
+    rows = [r for d in ("ort-cpu-1t-v2", "ort-cpu-1t-v2c") for r in csv.DictReader((root / d / "models.csv").open())
+            if r["family"] == "swin_large"]
+    assert len(rows) >= 60 and {r["generator_version"] for r in rows} == {"1"}
+    fam = get_family("swin_large")
+    for r in rows[::3]:
+        assert fam.sample(int(r["seed"]), r["generator_version"]).config == json.loads(r["generator_config"])

@@ -196,9 +196,12 @@ class SwinLargeFamily(SwinFamily):
     or 224 px (window 7), or 384 px (window 12)."""
 
     name = "swin_large"
+    version = "2"
     description = "Swin at Tiny-to-Large widths (96-192), window 7 (112/224 px) or 12 (384 px), params capped at 90 M"
     macs_range = (3e8, 6e10)
     max_params = 9e7
+    # version 2: MLP ratio, classes and the position bias vary too (no option costs more than version 1)
+    widened = {"mlp_ratio": (2.0, 3.0, 4.0), "num_classes": (100, 1000), "relative_position_bias": (False, True)}
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         image_size = choice(rng, [112, 224, 384])
