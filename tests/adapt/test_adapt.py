@@ -214,7 +214,8 @@ def test_cli_adapt_errors_are_one_line(predictors, capsys, argv, message):
 
 def test_cli_adapt_runs(predictors, capsys):
     out = predictors / "adapted"
-    argv = ["adapt", "--platform", "ort-cpu-1t-basic", "--budget", "5", "--families", *FAMS, "--pool-per-family", "3",
+    argv = ["adapt", "--platform", "ort-cpu-1t-basic", "--predictor", "archcast", "--budget", "5", "--families", *FAMS,
+            "--pool-per-family", "3",
             "--workers", "0", "--min-runs", "3", "--min-time", "0.01", "--db", str(predictors / "c.db"),
             "--out", str(out), "--format", "json", "--no-progress"]
     assert main(argv) == 0

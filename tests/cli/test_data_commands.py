@@ -83,3 +83,22 @@ def test_profile_onnx_then_db_stats_and_export(tmp_path, capsys):
         run(["profile", "--db", db])
     with pytest.raises(ArchcastError, match="no platform 'nope'"):
         run(["db", "export", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--db", db, "--platform", "nope"])
+
+
+def test_profile_family_counts_are_per_family_and_seed_major():
+    class Other(TinyCliFamily):
+        name = NAME + "-2"
+
+    with FAMILIES.temporary(Other.name, Other):
+        got = profile.zoo_samples([f"{NAME}:3", Other.name], 1, 10)
+        assert [(s.family, s.seed) for s in got] == [(NAME, 10), (Other.name, 10), (NAME, 11), (NAME, 12)]
+        assert [s.seed for s in profile.zoo_samples([f"{NAME}:2", f"{Other.name}:4"], None, 0)
+                if s.family == Other.name] == [0, 1, 2, 3]
+        with pytest.raises(ArchcastError, match="has no count: add --count N"):
+            profile.zoo_samples([f"{NAME}:2", Other.name], None, 0)
+        with pytest.raises(ArchcastError, match="must be an integer"):
+            profile.zoo_samples([f"{NAME}:two"], None, 0)
+        with pytest.raises(ArchcastError, match="must be >= 1"):
+            profile.zoo_samples([f"{NAME}:0"], None, 0)
+        with pytest.raises(UnknownNameError):
+            profile.zoo_samples(["no-such-family:3"], None, 0)

@@ -127,6 +127,40 @@ def test_an_adapted_checkpoint_round_trips_exactly(tmp_path, name):
     np.testing.assert_allclose(plain.predict(probe), b.predict(probe), rtol=1e-12)
 
 
+
+def test_a_loaded_checkpoint_adapts_and_saves_again(tmp_path):
+    """Loaded with NumPy trees (as the shipped checkpoint is), adapted, saved, loaded: the same
+    predictions; the LightGBM file is copied from the source checkpoint while it is there."""
+    import json
+    import shutil
+
+    from archcast.predictors.latency.trees import NumpyTrees
+
+    g, t, y = _platform(60, seed=12)
+    fitted = create_predictor("kernels", task="latency", min_kernels=5, n_estimators=10, min_child_samples=5).fit(
+        g[:45], y[:45], g[45:], y[45:], kernel_times=t[:45])
+    fitted.save(tmp_path / "base")
+    base = KernelLatency.load(tmp_path / "base")
+    assert isinstance(base.gbm_, NumpyTrees)
+    base.save(tmp_path / "base")  # over its own directory: nothing to copy, nothing lost
+    ga, _, ya = _platform(15, seed=13, conv_slowdown=1.5)
+    a = base.adapt(ga, ya, seed=0)
+    a.save(tmp_path / "adapted")
+    cfg = json.loads((tmp_path / "adapted" / "config.json").read_text())
+    copied, source = (tmp_path / d / KernelLatency.GBM_FILE for d in ("adapted", "base"))
+    assert cfg["correction_file"] == KernelLatency.GBM_FILE and copied.read_text() == source.read_text()
+    back = KernelLatency.load(tmp_path / "adapted")
+    probe = _platform(10, seed=14)[0]
+    ref = a.predict(probe)
+    np.testing.assert_allclose(back.predict(probe), ref, rtol=1e-9)
+    np.testing.assert_allclose(fitted.predict(probe), base.predict(probe), rtol=1e-9)
+    assert not np.allclose(ref, base.predict(probe), rtol=1e-3)  # the adaptation is in the checkpoint
+    shutil.rmtree(tmp_path / "base")  # the adapted copy's source is gone: the trees alone, no LightGBM file named
+    a.save(tmp_path / "again")
+    cfg = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert cfg["correction_file"] is None and not (tmp_path / "again" / KernelLatency.GBM_FILE).exists()
+    np.testing.assert_allclose(KernelLatency.load(tmp_path / "again").predict(probe), ref, rtol=1e-9)
+
 def test_adapt_refuses_bad_input(base):
     g, t, y = _platform(5, seed=10)
     with pytest.raises(InvalidInputError, match="at least 3 networks"):

@@ -1,6 +1,8 @@
 """Adapt the latency predictor of one platform to another from a small measured budget.
 
-``archcast adapt --platform ort-cpu-2t --budget 50`` (:func:`adapt`):
+``archcast adapt --platform ort-cpu-2t --predictor archcast --budget 50`` (:func:`adapt`; the
+kernel-level predictor, the command's default where the base has one, is
+:mod:`archcast.adapt.kernels_run`):
 
 1. **pool** (:func:`candidate_pool`): zoo samples of every family; graphs already in the store are
    read from it, the rest are sampled from seed ``start_seed`` on and exported;
@@ -132,13 +134,16 @@ def candidate_pool(
     store: "Store | None" = None,
     *,
     progress: bool = False,
+    onnx_out: dict[str, bytes] | None = None,
 ) -> list[tuple["ZooSample", "NetGraph"]]:
     """Up to ``per_family`` ``(sample, batch-1 graph)`` pairs per family, sorted by (family, seed).
 
     Graphs already in ``store`` (any platform, lowest seeds first) need no export; the rest are
     sampled from seed ``start_seed`` upwards and exported here (a progress bar when ``progress``).
     Samples whose export fails and graphs equal to one already in the pool are left out (a
-    warning counts the failures). ``families`` defaults to every registered family.
+    warning counts the failures). ``families`` defaults to every registered family. ``onnx_out``,
+    when given, receives the weight-free ONNX bytes of every sample exported here, by sample key
+    (the kernel adaptation builds runtime graphs from them without exporting again).
     """
     from archcast.frontends.onnx import load_onnx
     from archcast.zoo import FAMILIES, export_sample, get_family, load_builtin_families
@@ -169,12 +174,15 @@ def candidate_pool(
         bar = tqdm(total=len(todo), desc="export pool", unit="model", dynamic_ncols=True)
     for s in todo:
         try:
-            g = load_onnx(export_sample(s, batch_size=1, weight_free=True), name=s.key)
+            data = export_sample(s, batch_size=1, weight_free=True)
+            g = load_onnx(data, name=s.key)
         except Exception as e:  # noqa: BLE001 - a family's build may raise anything: leave the sample out
             failed.append(f"{s.key} ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]})")
         else:
             g.meta.update(family=s.family, seed=int(s.seed))
             pool.append((s, g))
+            if onnx_out is not None:
+                onnx_out[s.key] = data
         if bar is not None:
             bar.update(1)
     if bar is not None:

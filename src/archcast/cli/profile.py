@@ -10,6 +10,31 @@ from archcast.cli.options import DB_HELP, positive
 from archcast.errors import InvalidInputError
 
 
+def zoo_samples(specs: list[str], count: int | None, start_seed: int) -> list[Any]:
+    """The samples of ``--family NAME[:COUNT] ... [--count N]``: ``COUNT`` (else ``N``) seeds of each
+    family from ``start_seed`` on, seed-major, so families advance together and a run cut short
+    leaves them balanced (a family with a smaller count drops out when its seeds are done)."""
+    from archcast.zoo import get_family
+
+    counts: dict[str, int] = {}
+    for spec in specs:
+        name, sep, n = spec.partition(":")
+        if sep:
+            try:
+                counts[name] = int(n)
+            except ValueError:
+                raise InvalidInputError(f"--family {spec!r}: the count after ':' must be an integer") from None
+        elif count is None:
+            raise InvalidInputError(f"--family {spec!r} has no count: add --count N (samples per family) "
+                                    f"or write {spec}:N")
+        else:
+            counts[name] = count
+        positive(f"--family {spec} count", counts[name])
+    families = {name: get_family(name) for name in counts}  # validate every name before starting
+    return [fam.sample(seed) for seed in range(start_seed, start_seed + max(counts.values()))
+            for name, fam in families.items() if seed < start_seed + counts[name]]
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     from archcast.collect.runner import profile_onnx_files, profile_samples
     from archcast.profile.platform import default_platform
@@ -31,14 +56,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.remeasure and not args.family:
         raise InvalidInputError("--remeasure applies to --family samples")
     if args.family:
-        from archcast.zoo import get_family
-
-        if args.count is None:
-            raise InvalidInputError("profile --family needs --count N (samples per family)")
-        positive("--count", args.count)
-        families = [get_family(name) for name in args.family]  # validate every name before starting
-        # seed-major: families advance together, so a run cut short leaves balanced families
-        samples = [f.sample(seed) for seed in range(args.start_seed, args.start_seed + args.count) for f in families]
+        samples = zoo_samples(args.family, args.count, args.start_seed)
         store = Store(args.db)
         report = profile_samples(samples, store, platform, batch_size=args.batch_size, remeasure=args.remeasure,
                                  **common)
@@ -80,17 +98,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
         report = retest_pass(store, platform, args.campaign, positive("--retest", args.retest), seed=args.start_seed,
                              workers=args.workers, timeout_s=args.timeout, progress=not args.no_progress)
     else:
-        from archcast.zoo import get_family
-
         if args.samples_of is not None:
             samples = _samples_of(args.samples_of, args, platform)
         else:
-            if not args.family or args.count is None:
+            if not args.family:
                 raise InvalidInputError("profile --passes needs --family NAME... and --count N (or --samples-of "
                                         "DATASET --count N)")
-            families = [get_family(name) for name in args.family]
-            samples = [f.sample(seed) for seed in
-                       range(args.start_seed, args.start_seed + positive("--count", args.count)) for f in families]
+            samples = zoo_samples(args.family, args.count, args.start_seed)
         kw: dict[str, Any] = {"passes": positive("--passes", args.passes), "kernels": not args.no_kernels,
                               "canary_every": positive("--canary-every", args.canary_every),
                               "drift_threshold": args.drift_threshold, "disagree_threshold": args.disagree_threshold,
@@ -135,9 +149,10 @@ def register(subparsers: Any) -> None:
                               description="Measure latency into the store; resumable (measured models are skipped). "
                                           "Exits 1 when some models failed (their reasons are recorded).")
     src = s.add_mutually_exclusive_group()
-    src.add_argument("--family", nargs="+", metavar="NAME", help="zoo families to sample")
+    src.add_argument("--family", nargs="+", metavar="NAME[:COUNT]",
+                     help="zoo families to sample; NAME:COUNT gives that family its own count")
     src.add_argument("--onnx", nargs="+", metavar="FILE", help="ONNX files to measure")
-    s.add_argument("--count", type=int, help="samples per family")
+    s.add_argument("--count", type=int, help="samples per family (families written NAME:COUNT have their own)")
     s.add_argument("--start-seed", type=int, default=0)
     s.add_argument("--batch-size", type=int, default=1, help="batch size of zoo samples (ONNX files keep theirs)")
     s.add_argument("--workers", type=int, default=1, help="worker processes (0: in this process)")

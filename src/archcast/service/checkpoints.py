@@ -2,6 +2,7 @@
 
 * shipped with the package: ``archcast/checkpoints/latency-<platform name>/``;
 * made on this machine (``archcast adapt``): ``<user data dir>/predictors/latency-<platform name>/``
+  (``--predictor archcast``) or ``.../kernels-<platform name>/`` (the kernel-level one, the default)
   (``$ARCHCAST_PREDICTORS`` overrides the directory). A user predictor for a platform name wins
   over the shipped one.
 
@@ -85,7 +86,8 @@ def resolve_predictor_dir(platform: str | None = None, path: str | Path | None =
         listing = ", ".join(sorted(have)) or "none"
         raise InvalidInputError(
             f"no latency predictor for platform {name!r}; platforms with one: {listing} "
-            f"(make one with: archcast adapt --platform {name} --budget 50)")
+            f"(make one with: archcast adapt --platform {name}, kernel-level for ONNX models; "
+            "add --predictor archcast for the network-level one)")
     return have[name]
 
 

@@ -501,7 +501,10 @@ class KernelLatency(LatencyPredictor):
 
     def save(self, directory: Any, extra: dict[str, Any] | None = None) -> Any:
         """``config.json`` (coefficients, map, blend; ``extra`` merged in: platform, interval...) and
-        the LightGBM correction as text. Loading needs NumPy and LightGBM only."""
+        the correction as NumPy trees (JSON) and LightGBM text. A predictor loaded with NumPy trees
+        (and adapted copies of it) saves them from their spec; its LightGBM file is copied from the
+        checkpoint it was loaded from when that is still there, else ``correction_file`` is None.
+        Loading needs NumPy only (LightGBM for a checkpoint without the trees file)."""
         import json
         import time
         from pathlib import Path
@@ -513,17 +516,16 @@ class KernelLatency(LatencyPredictor):
             raise InvalidInputError(f"predictor {self.name!r} is not fitted: nothing to save")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        gbm = getattr(self, "gbm_", None)
+        gbm, gbm_file = getattr(self, "gbm_", None), None
         if gbm is not None:
-            if not hasattr(gbm, "model_to_string"):
-                raise InvalidInputError(f"predictor {self.name!r} was loaded for inference only (NumPy trees); "
-                                        "save the checkpoint directory it came from instead")
-            from archcast.predictors.latency.trees import trees_from_booster
+            from archcast.predictors.latency.trees import write_correction
 
-            (d / self.GBM_FILE).write_text(gbm.model_to_string())
-            (d / self.TREES_FILE).write_text(json.dumps(trees_from_booster(gbm), separators=(",", ":")))
-        cfg = {**self.config(), **(extra or {}), "archcast_version": __version__, "created_unix": int(time.time()),
-               "format_version": FORMAT_VERSION}
+            src_dir, src_file = getattr(self, "checkpoint_dir_", None), getattr(self, "checkpoint_config_", {}).get(
+                "correction_file")
+            gbm_file = write_correction(gbm, d, self.GBM_FILE, self.TREES_FILE,
+                                        Path(src_dir) / src_file if src_dir and src_file else None)
+        cfg = {**self.config(), "correction_file": gbm_file, **(extra or {}), "archcast_version": __version__,
+               "created_unix": int(time.time()), "format_version": FORMAT_VERSION}
         (d / CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True))
         return d
 
@@ -559,24 +561,12 @@ class KernelLatency(LatencyPredictor):
                 self.adapt_info_ = cfg["adapt_info"]
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {str(directory)!r} is incomplete or damaged: {e!r}") from None
-        if cfg.get("correction_trees"):  # NumPy inference: loading never imports LightGBM
-            import json
+        from archcast.predictors.latency.trees import read_correction
 
-            from archcast.predictors.latency.trees import NumpyTrees
-
-            path = Path(directory) / cfg["correction_trees"]
-            try:
-                self.gbm_ = NumpyTrees(json.loads(path.read_text()))
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise CheckpointError(f"checkpoint correction {str(path)!r} cannot be read: {e}") from None
-        elif cfg.get("correction_file"):
-            import lightgbm as lgb
-
-            path = Path(directory) / cfg["correction_file"]
-            try:
-                self.gbm_ = lgb.Booster(model_str=path.read_text())
-            except (OSError, lgb.basic.LightGBMError) as e:
-                raise CheckpointError(f"checkpoint correction {str(path)!r} cannot be read: {e}") from None
+        gbm = read_correction(Path(directory), cfg.get("correction_trees"), cfg.get("correction_file"))
+        if gbm is not None:
+            self.gbm_ = gbm
+        self.checkpoint_dir_ = str(directory)  # save() copies the LightGBM file from here
         self.checkpoint_config_ = cfg
         return self
 

@@ -7,13 +7,22 @@ leaves. It follows LightGBM's rules: numerical splits ``x <= threshold`` go left
 (NaN, with ``missing_type`` NaN; NaN or 0 with ``Zero``; with ``None`` NaN counts as 0) takes the
 node's default direction; a categorical split sends ``int(x)`` in its category set left and
 everything else (negative, NaN, unseen) right. A parity test compares it with ``Booster.predict``.
+
+:func:`write_correction` / :func:`read_correction` are the correction's two checkpoint files (the
+LightGBM text model and these trees as JSON); a model loaded as :class:`NumpyTrees` saves again
+from the spec it keeps, with the LightGBM file copied from its source checkpoint when that is there.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from archcast.errors import CheckpointError
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
@@ -54,6 +63,7 @@ class NumpyTrees:
     def __init__(self, spec: dict[str, Any]) -> None:
         if spec.get("format") != "archcast-numpy-trees" or spec.get("version") != 1:
             raise ValueError(f"not an archcast-numpy-trees v1 spec: {spec.get('format')!r} {spec.get('version')!r}")
+        self._spec = spec
         self.trees = []
         for t in spec["trees"]:
             arr = {k: np.asarray(t[k], dtype=np.float64 if k in ("threshold", "leaf") else np.int64)
@@ -64,6 +74,10 @@ class NumpyTrees:
                 member[i, c] = True
             arr["member"] = member
             self.trees.append(arr)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The JSON-able spec these trees were built from (:func:`trees_from_booster`'s form)."""
+        return self._spec
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -101,4 +115,52 @@ class NumpyTrees:
         return out
 
 
-__all__ = ["NumpyTrees", "trees_from_booster"]
+def write_correction(model: Any, directory: Path, gbm_file: str, trees_file: str,
+                     source_gbm: Path | None = None) -> str | None:
+    """Write ``model`` (a ``lightgbm.Booster`` or :class:`NumpyTrees`) into ``directory``: always
+    ``trees_file`` (the NumPy trees as JSON), and ``gbm_file`` (LightGBM's text model) from a booster,
+    or for NumPy trees a copy of ``source_gbm`` (the file of the checkpoint they were loaded from)
+    when it still exists. Returns ``gbm_file`` when it was written, else None."""
+    if hasattr(model, "model_to_string"):
+        (directory / gbm_file).write_text(model.model_to_string())
+        spec = trees_from_booster(model)
+    elif isinstance(model, NumpyTrees):
+        spec = model.to_spec()
+    else:
+        raise TypeError(f"a correction must be a lightgbm.Booster or NumpyTrees; got {type(model).__name__}")
+    (directory / trees_file).write_text(json.dumps(spec, separators=(",", ":")))
+    if hasattr(model, "model_to_string"):
+        return gbm_file
+    dst = directory / gbm_file
+    if source_gbm is not None and source_gbm.is_file():
+        if source_gbm.resolve() != dst.resolve():  # saving over its own checkpoint: the file is there
+            shutil.copyfile(source_gbm, dst)
+        return gbm_file
+    return None
+
+
+def read_correction(directory: Path, trees_file: str | None, gbm_file: str | None) -> Any:
+    """The correction of a checkpoint: :class:`NumpyTrees` from ``trees_file`` when there is one
+    (loading never imports LightGBM), else a ``lightgbm.Booster`` from ``gbm_file``, else None.
+
+    Raises:
+        CheckpointError: the named file cannot be read or decoded.
+    """
+    if trees_file:
+        path = directory / trees_file
+        try:
+            return NumpyTrees(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"checkpoint correction {str(path)!r} cannot be read: {e}") from None
+    if gbm_file:
+        import lightgbm as lgb
+
+        path = directory / gbm_file
+        try:
+            return lgb.Booster(model_str=path.read_text())
+        except (OSError, lgb.basic.LightGBMError) as e:
+            raise CheckpointError(f"checkpoint correction {str(path)!r} cannot be read: {e}") from None
+    return None
+
+
+__all__ = ["NumpyTrees", "read_correction", "trees_from_booster", "write_correction"]
