@@ -35,9 +35,13 @@ def test_adapt_defaults_are_those_of_adapt_run():
     from archcast.adapt import run
     from archcast.cli import build_parser
 
+    from archcast.adapt import kernels_run
+
     args = build_parser().parse_args(["adapt", "--platform", "ort-cpu-2t"])
+    # no --budget: each predictor's own default (cli/adapt.py), 50 network-level, 20 kernel-level
     assert (args.budget, args.pool_per_family, args.start_seed) == (
-        adapt.DEFAULT_BUDGET, adapt.DEFAULT_POOL_PER_FAMILY, adapt.DEFAULT_START_SEED)
+        None, adapt.DEFAULT_POOL_PER_FAMILY, adapt.DEFAULT_START_SEED)
+    assert inspect.signature(kernels_run.adapt_kernels).parameters["budget"].default == adapt.DEFAULT_KERNEL_BUDGET
     params = inspect.signature(run.adapt).parameters
     assert params["budget"].default == adapt.DEFAULT_BUDGET
     assert params["pool_per_family"].default == adapt.DEFAULT_POOL_PER_FAMILY

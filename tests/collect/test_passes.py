@@ -17,6 +17,7 @@ from archcast.collect.journal import Journal
 from archcast.collect.labels import SpeedIndex, labels, pass_values
 from archcast.collect.passes import Protocol, collect_samples, retest_pass
 from archcast.profile import BACKENDS, Backend, Measurement, Platform, default_platform
+from archcast.profile.measurement import MeasurementError
 from archcast.store import Store
 from archcast.zoo.base import ZooSample
 from tests.collect.tiny_family import NAME, TinyCollectFamily
@@ -104,6 +105,43 @@ def test_canary_drift_triggers_a_remeasure_and_normalisation_removes_it(tmp_path
     assert max(s for _, s, _ in norm.values()) < 1e-9
 
 
+FAIL_ONCE: set[int] = set()  # model sizes (len of the ONNX bytes) whose next measurement raises
+
+
+class FlakyBackend(FakeBackend):
+    name = "fake-flaky"
+
+    def measure(self, onnx_bytes, platform, batch_size=None, **options):
+        if len(onnx_bytes) in FAIL_ONCE:
+            FAIL_ONCE.discard(len(onnx_bytes))
+            raise MeasurementError("run", "flaky runtime")
+        return super().measure(onnx_bytes, platform, batch_size, **options)
+
+
+def test_retry_failed_measures_a_failed_model_again_in_its_pass(tmp_path):
+    from archcast.zoo import export_sample
+
+    global CLOCK
+    CLOCK = FakeClock(10 ** 9, 1.0)
+    models = samples(4)
+    proto = Protocol(passes=2, canary_every=50, kernels=False, extra_passes=0, measure_kw=FAST)
+    with BACKENDS.temporary("fake-flaky", FlakyBackend):
+        platform = Platform("flaky-1t", backend="fake-flaky", device="fake", runtime="fake", runtime_version="0")
+        store = Store(tmp_path / "s.db")
+        FAIL_ONCE.add(len(export_sample(models[1], weight_free=True)))
+        first = collect_samples(models, store, platform, tmp_path / "camp", protocol=proto, workers=0, progress=False)
+        assert (first.ok, first.failed) == (3, 1) and "flaky runtime" in first.failures[0][1]
+        again = collect_samples(models, store, platform, tmp_path / "camp", protocol=proto, workers=0, progress=False)
+        assert (again.ok, again.failed) == (3, 1)  # resuming alone keeps the failure
+        fixed = collect_samples(models, store, platform, tmp_path / "camp", protocol=proto, workers=0,
+                                progress=False, retry_failed=True)
+        assert (fixed.ok, fixed.failed) == (4, 0)
+        rows = [r for r in store.measurements(platform, current_only=False) if r.role is None]
+        by_pass = {pid: sum(r.status == "ok" for r in rows if r.pass_id == pid) for pid in ("camp/p1", "camp/p2")}
+        assert by_pass == {"camp/p1": 4, "camp/p2": 4}  # the retried model went on to its second pass
+        assert sum(r.status == "failed" for r in rows) == 1  # the failed attempt stays as history
+
+
 def test_passes_that_disagree_get_a_further_pass(tmp_path, fake_platform):
     global CLOCK
     CLOCK = FakeClock(slow_from=12, factor=1.3)  # pass 1 (ticks 1-11) fast, pass 2 slow
@@ -158,6 +196,11 @@ def test_passes_kernels_cpu_time_and_v2_round_trip(tmp_path):
         assert {k[0]: k[2] for k in kern[(r.fingerprint, "camp/p1")]["kernels"]} == pytest.approx(
             {k.kernel: k.kernel_us for k in ds.kernels() if k.fingerprint == r.fingerprint and k.pass_id == "camp/p1"},
             rel=1e-4)
+        # the store's kernel profile is the data set's per-kernel label (the retest never enters it)
+        prof = store.kernel_profile(r.fingerprint, platform)
+        assert (prof.pass_id, prof.n_passes, prof.source) == ("camp/p2", 2, "archcast")
+        assert prof.times_us() == pytest.approx(klabels[r.fingerprint], rel=1e-4)
+        assert prof.coverage == pytest.approx(r.kernel_coverage, rel=1e-4)
     passes = ds.passes()
     assert {p["pass_id"] for p in passes} >= {"camp/p1", "camp/p2", "camp/retest1"}
     assert sum(p["role"] == "canary" for p in passes) >= 5 * 3

@@ -39,8 +39,8 @@ def test_revisions_form_one_chain_that_alembic_agrees_with():
 def test_a_store_made_before_migrations_is_stamped_and_upgraded(store_url):
     engine = create_engine(Store(store_url).url)  # the 0.1 schema: revision 0001 without alembic_version
     with engine.begin() as conn:
-        for t in ("api_tokens", "alembic_version", "measurements", "sample_aliases", "platforms", "graphs",
-                  "archcast_meta"):
+        for t in ("kernel_times", "kernel_profiles", "api_tokens", "alembic_version", "measurements", "sample_aliases",
+                  "platforms", "graphs", "archcast_meta"):
             conn.execute(text(f"DROP TABLE IF EXISTS {t}"))
         from alembic import command
 

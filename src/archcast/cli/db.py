@@ -1,4 +1,4 @@
-"""``archcast db stats|export|import-nnlqp``: the measurement store."""
+"""``archcast db stats|export|import-nnlqp|import-kernels``: the measurement store."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def cmd_db_stats(args: argparse.Namespace) -> int:
     print(f"measurements {st['measurements_current']} current ({st['measurements_ok']} ok, "
           f"{st['measurements_failed']} failed), {st['measurements_history']} in history")
     print(f"platforms    {st['platforms']}")
+    if st.get("kernel_profiles"):
+        print(f"kernels      {st['kernel_profiles']} profiles")
     for pid, p in st["per_platform"].items():
         print(f"  {pid}  {p['name']:<16} {p['ok']:>7} ok {p['failed']:>5} failed  {p['device']}")
     if st["per_family"]:
@@ -57,6 +59,16 @@ def cmd_db_import_nnlqp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_import_kernels(args: argparse.Namespace) -> int:
+    from archcast.collect.kernel_profiles import import_kernels
+    from archcast.store import Store
+
+    c = import_kernels(Store(args.db), args.dataset, progress=not args.no_progress)
+    print(f"read kernel profiles of {c['models']} models ({c['without_kernels']} without kernels): {c['added']} added, "
+          f"{c['replaced']} replaced, {c['unchanged']} already stored; {c['graphs_added']} graphs added")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     db_help = DB_HELP
     d = subparsers.add_parser("db", help="the measurement store: stats, export, import")
@@ -78,4 +90,12 @@ def register(subparsers: Any) -> None:
     s.add_argument("--platform", required=True, help="name for the data set's platform")
     s.add_argument("--db", help=db_help)
     s.set_defaults(func=cmd_db_import_nnlqp)
+    s = dsub.add_parser("import-kernels", help="import a data set's kernel profiles (kernels.csv.xz)",
+                        description="Store the per-kernel profile of every model of a format-2 latency data set "
+                                    "(its label statistic over the label passes) on the data set's platform, "
+                                    "adding the graphs the store lacks. Running it again stores nothing new.")
+    s.add_argument("dataset", metavar="DATASET_DIR", help="a latency data set directory (format 2)")
+    s.add_argument("--db", help=db_help)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_db_import_kernels)
     d.set_defaults(func=help_of(d))

@@ -3,7 +3,8 @@
 
 ``register(subparsers)`` adds the command to the main parser. The import path stays light (the
 whole command takes about as long as importing torch): no onnxruntime, LightGBM or
-torch-geometric; matplotlib only with ``--plot``; SQLAlchemy only when a store exists. User
+torch-geometric; matplotlib only with ``--plot``; SQLAlchemy only when a store exists (then the
+graph's measured latency and kernel profile are read in one opening of it). User
 errors raise :class:`~archcast.errors.ArchcastError` subclasses (the main CLI prints one line).
 """
 
@@ -20,7 +21,7 @@ from archcast.errors import InvalidInputError
 def cmd_predict(args: argparse.Namespace) -> int:
     from archcast.service.checkpoints import resolve_predictor_dir
     from archcast.service.predict import DEFAULT_STORE, kernel_route, predict_graph, read_model
-    from archcast.service.report import format_prediction, plot_breakdown
+    from archcast.service.report import format_prediction, kernel_comparison, plot_breakdown
 
     if args.top < 1:
         raise InvalidInputError(f"--top must be >= 1; got {args.top}")
@@ -44,6 +45,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     plot = str(plot_breakdown(pred, args.plot, top=args.top)) if args.plot else None
     if args.format == "json":
         out = pred.to_dict()
+        if pred.kernel_profile is not None:  # the store's measured kernels against the top predicted ones
+            out["kernel_comparison"] = kernel_comparison(pred, args.top)
         if plot:
             out["plot"] = plot
         print(json.dumps(out, indent=2))
@@ -124,7 +127,8 @@ def register(subparsers: Any) -> None:
                    help="use the network-level predictor even when the platform has a kernel-level one")
     s.add_argument("--top", type=int, default=10, help="operators and op types to list (default 10)")
     s.add_argument("--format", choices=("text", "json"), default="text")
-    s.add_argument("--plot", metavar="PNG", help="write a bar chart of the slowest operators")
+    s.add_argument("--plot", metavar="PNG", help="write a bar chart of the slowest operators (beside the measured "
+                                                 "kernel times when the store holds this graph's kernel profile)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--db", help="measurement store to look the graph up in (default: $ARCHCAST_DB, else the "
                                 "per-user store, skipped when absent)")

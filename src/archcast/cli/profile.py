@@ -86,8 +86,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     if args.campaign is None:
         raise InvalidInputError("--passes and --retest need --campaign DIR (the campaign's own files)")
-    if args.onnx or args.remeasure or args.retry_failed:
-        raise InvalidInputError("--passes/--retest measure zoo samples; drop --onnx, --remeasure and --retry-failed")
+    if args.onnx or args.remeasure:
+        raise InvalidInputError("--passes/--retest measure zoo samples; drop --onnx and --remeasure")
+    if args.retry_failed and args.retest is not None:
+        raise InvalidInputError("--retry-failed applies to a campaign's passes, not to --retest N")
     positive("--threads", args.threads)
     platform = default_platform(threads=args.threads, graph_opt_level=args.graph_opt_level)
     store = Store(args.db)
@@ -114,7 +116,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
                                 **({"min_time_s": args.min_time} if args.min_time is not None else {})}
         report = collect_samples(samples, store, platform, args.campaign, protocol=Protocol(**kw),
                                  batch_size=positive("--batch-size", args.batch_size), workers=args.workers,
-                                 timeout_s=args.timeout, progress=not args.no_progress)
+                                 timeout_s=args.timeout, progress=not args.no_progress,
+                                 retry_failed=args.retry_failed)
     if args.no_progress:
         print(report.line())
     print(f"platform {platform.name} ({platform.platform_id}), store {store.location}, campaign {args.campaign}")
@@ -161,7 +164,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--min-runs", type=int, help="timed runs at least (default 50; with --passes 30)")
     s.add_argument("--min-time", type=float, help="seconds of timed runs at least (default 0.5; with --passes 0.3)")
     s.add_argument("--timeout", type=float, default=600.0, help="seconds per model before it is recorded failed")
-    s.add_argument("--retry-failed", action="store_true", help="measure again models whose last attempt failed")
+    s.add_argument("--retry-failed", action="store_true",
+                   help="measure again models whose last attempt failed (with --passes: in the pass it failed in)")
     s.add_argument("--remeasure", action="store_true",
                    help="measure every sample again (the old row is kept as history)")
     s.add_argument("--db", help=db_help)

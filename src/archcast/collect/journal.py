@@ -89,6 +89,13 @@ class Journal:
                 except json.JSONDecodeError:
                     continue
 
+    @staticmethod
+    def kernels_line(profile: Any) -> dict[str, Any]:
+        """``{"kernels", "run_us", "runs"}`` of a :class:`~archcast.profile.measurement.NodeProfile`
+        as :meth:`add_kernels` writes them (times rounded to ns)."""
+        return {"kernels": [[n.node, n.op_type, round(n.dur_us, 3), round(n.dur_us_min or n.dur_us, 3)]
+                            for n in profile.nodes], "run_us": profile.run_us, "runs": profile.runs}
+
     def add_kernels(self, fingerprint: str, pass_id: str, kernels: list[list[Any]], run_us: float, runs: int) -> None:
         """Per-kernel times of one (model, pass): ``[[kernel name, op type, median us, min us], ...]``."""
         self._append(KERNELS_JOURNAL, {"fp": fingerprint, "pass": pass_id, "kernels": kernels,

@@ -17,7 +17,10 @@ models at a time, so that exported rows grow while a long campaign runs):
 4. **A further pass on disagreement.** After the passes, models whose per-pass values (the label
    statistic, canary-normalised) spread by more than ``disagree_threshold`` get up to
    ``extra_passes`` more passes.
-5. **Resumable, nothing lost or doubled.** A (model, pass) with a row in the store is not measured
+5. **Kernel profiles in the store.** After each label pass of a model its kernel profile (the
+   robust combination of its label passes so far, :mod:`archcast.collect.kernel_profiles`)
+   replaces the one in the store; the per-pass tables stay in the campaign's ``kernels.jsonl``.
+6. **Resumable, nothing lost or doubled.** A (model, pass) with a row in the store is not measured
    again; a worker that dies mid-task is replaced and the task retried once (``retries``) before
    it is recorded failed; everything is written by this process as results arrive.
 
@@ -42,6 +45,7 @@ import numpy as np
 
 from archcast.collect.canaries import CANARY_FAMILY, CANARY_NAMES, canary_set
 from archcast.collect.journal import Journal
+from archcast.collect.kernel_profiles import combine_passes, is_label_pass
 from archcast.collect.labels import (
     CANARY,
     LABEL_STATS,
@@ -269,6 +273,7 @@ class _Campaign:
         store.add_platform(platform)
         self.tasks: dict[int, Task] = {}
         self.sample_fp: dict[tuple[str, int, str, str], str] = {}  # samples measured in the first pass
+        self._label_kernels: dict[str, dict[str, dict[str, Any]]] | None = None  # fp -> label pass -> journal line
 
     def _canaries(self, names: Sequence[str]) -> dict[str, bytes]:
         """The canary ONNX of this campaign: built once, then read from the campaign directory, so
@@ -328,15 +333,16 @@ class _Campaign:
                 self.sample_fp[ident] = fp
         if r.optimized_ir is not None or r.optimized_error is not None:
             j.add_optimized(fp, r.optimized_ir, r.optimized_error)
-        if m is not None and m.node_profile is not None:
-            p = m.node_profile
-            j.add_kernels(fp, pass_id, [[n.node, n.op_type, round(n.dur_us, 3), round(n.dur_us_min or n.dur_us, 3)]
-                                        for n in p.nodes], p.run_us, p.runs)
+        line = j.kernels_line(m.node_profile) if m is not None and m.node_profile is not None else None
+        if line is not None:
+            j.add_kernels(fp, pass_id, line["kernels"], line["run_us"], line["runs"])
         if fp is None:
             fp = r.stub_key or sample_key(task.sample)
             self.store.add_stub(fp, sample=task.sample, name=task.key)
         self.store.record(fp, self.platform, m if r.status == "ok" else (r.error or "failed"),
                           batch_size=r.batch_size or self.batch_size, pass_id=pass_id, speed_index=speed)
+        if r.status == "ok" and line is not None and line["kernels"]:
+            self.write_kernel_profile(fp, pass_id, line, r.batch_size or self.batch_size)
         report.measurements += 1
         report.per_pass[pass_id] = report.per_pass.get(pass_id, 0) + 1
         if r.status == "failed":
@@ -344,6 +350,23 @@ class _Campaign:
         if r.status != "duplicate":
             for k, v in r.timings.items():
                 report.stage_s[k] = report.stage_s.get(k, 0.0) + v  # sums; made means at the end
+
+    def write_kernel_profile(self, fp: str, pass_id: str, line: dict[str, Any], batch_size: int) -> None:
+        """Store ``fp``'s kernel profile over its label passes, now including ``line`` of ``pass_id``
+        (retest passes never enter a profile). The journal is read once per campaign run; the lines
+        written since are kept here (a re-measure's line replaces the pass's earlier one)."""
+        if not is_label_pass(pass_id, self.name):
+            return
+        if self._label_kernels is None:
+            self._label_kernels = {}
+            for (f, p), old in self.journal.kernels().items():
+                if is_label_pass(p, self.name):
+                    self._label_kernels.setdefault(f, {})[p] = old
+        mine = self._label_kernels.setdefault(fp, {})
+        mine[pass_id] = line
+        prof = combine_passes({p: ln["kernels"] for p, ln in mine.items()}, {p: ln.get("run_us") for p, ln in mine.items()})
+        if prof is not None:
+            self.store.put_kernel_profile(fp, self.platform, batch_size=batch_size, **prof)
 
     # ------------------------------------------------------------------ rows
     def rows(self) -> list[PassRow]:
@@ -381,9 +404,11 @@ def _run_pass(camp: _Campaign, tasks: list[Task], pass_id: str, workers: int, ti
 
 def collect_samples(samples: Sequence[ZooSample], store: Store, platform: Platform, campaign: str | Path, *,
                     protocol: Protocol | None = None, batch_size: int = 1, workers: int = 2, timeout_s: float = 600.0,
-                    name: str | None = None, progress: bool = True) -> CollectReport:
+                    name: str | None = None, progress: bool = True, retry_failed: bool = False) -> CollectReport:
     """Measure ``samples`` with the protocol (module docstring) into ``store`` and the campaign
-    directory ``campaign``. Resumable: call it again with the same arguments after a stop."""
+    directory ``campaign``. Resumable: call it again with the same arguments after a stop; with
+    ``retry_failed`` a model whose last attempt in a pass failed is measured in that pass again
+    (the failed row stays as history)."""
     protocol = protocol or Protocol()
     if workers < 0 or batch_size < 1:
         raise InvalidInputError(f"workers must be >= 0 and batch_size >= 1; got {workers}, {batch_size}")
@@ -401,6 +426,10 @@ def collect_samples(samples: Sequence[ZooSample], store: Store, platform: Platfo
     rows = camp.rows()
     by_sample = camp.sample_fp = _sample_fps(store, platform, camp)
     done = {(r.fingerprint, r.pass_id) for r in rows if r.role != CANARY}
+    if retry_failed:  # the latest attempt of a (model, pass) decides
+        latest = {(r.fingerprint, r.pass_id): r.status for r in sorted(rows, key=lambda r: r.row_id)
+                  if r.role != CANARY}
+        done -= {key for key, status in latest.items() if status == "failed"}
     before = sum(1 for s in samples if by_sample.get(_ident(s)) is not None)
     try:
         for b in range(0, len(samples), protocol.block):

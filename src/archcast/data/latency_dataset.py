@@ -38,7 +38,7 @@ import hashlib
 import json
 import lzma
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,12 +234,17 @@ class LatencyDataset:
 
     def kernels(self) -> list[KernelTime]:
         """Format 2: every kernel time of every pass (``kernels.csv.xz``), in record order."""
+        return list(self.iter_kernels())
+
+    def iter_kernels(self) -> Iterator[KernelTime]:
+        """:meth:`kernels` one row at a time (a large data set's table need not fit in memory as
+        objects). A damaged file is an :class:`InvalidInputError` when the reading reaches it."""
         self._require_v2("kernel tables")
         path = self.path / KERNELS_FILE
-        rows = _read_csv(path, KERNEL_COLUMNS, opener=_open_xz)
-        return [KernelTime(r["fingerprint"], r["pass_id"], r["kernel"], r["op_type"],
-                           _cell(path, i + 2, r, "kernel_us", float, required=True),
-                           _cell(path, i + 2, r, "kernel_us_min", float)) for i, r in enumerate(rows)]
+        for i, r in enumerate(_iter_csv(path, KERNEL_COLUMNS, opener=_open_xz)):
+            yield KernelTime(r["fingerprint"], r["pass_id"], r["kernel"], r["op_type"],
+                             _cell(path, i + 2, r, "kernel_us", float, required=True),
+                             _cell(path, i + 2, r, "kernel_us_min", float))
 
     def kernel_labels(self, passes: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         """Format 2: per model fingerprint, per kernel name: the median over ``passes`` (default:
@@ -248,7 +253,7 @@ class LatencyDataset:
         retest error was 3.6 % (median over kernels) against 15 % for the per-pass median."""
         use = set(passes if passes is not None else self.manifest["label"]["passes"])
         by: dict[str, dict[str, list[float]]] = {}
-        for k in self.kernels():
+        for k in self.iter_kernels():
             if k.pass_id in use:
                 by.setdefault(k.fingerprint, {}).setdefault(k.kernel, []).append(
                     k.kernel_us_min if k.kernel_us_min is not None else k.kernel_us)
@@ -342,6 +347,11 @@ def files_fingerprint(sums: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------------------- load
 def _read_csv(path: Path, columns: Sequence[str], opener: Any = None) -> list[dict[str, str]]:
+    return list(_iter_csv(path, columns, opener))
+
+
+def _iter_csv(path: Path, columns: Sequence[str], opener: Any = None) -> Iterator[dict[str, str]]:
+    """The rows of a CSV file as dicts, read as they are asked for; errors name the file."""
     try:
         with (opener(path) if opener else open(path, newline="", encoding="utf-8")) as fh:
             reader = csv.DictReader(fh)
@@ -349,7 +359,7 @@ def _read_csv(path: Path, columns: Sequence[str], opener: Any = None) -> list[di
             lacking = [c for c in columns if c not in header]
             if lacking:
                 raise InvalidInputError(f"{path}: missing column(s) {', '.join(lacking)}; expected {', '.join(columns)}")
-            return list(reader)
+            yield from reader
     except FileNotFoundError:
         raise InvalidInputError(f"{path} does not exist; re-export the data set (archcast dataset export)") from None
     except (UnicodeDecodeError, csv.Error, lzma.LZMAError, EOFError) as e:

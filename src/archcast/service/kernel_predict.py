@@ -51,7 +51,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
     scaled to this machine when ``archcast calibrate`` measured it (:mod:`archcast.service.calibration`)
     and ``calibration`` is true."""
     from archcast.profile.platform import Platform, default_platform
-    from archcast.service.prediction import LatencyPrediction, _interval_config, _measured, _platform_of
+    from archcast.service.prediction import LatencyPrediction, _interval_config, _platform_of, _store_lookup
 
     pred = load_kernel_predictor(directory)
     cfg = pred.checkpoint_config_
@@ -95,7 +95,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         warnings.append("this checkpoint has no calibrated interval (trained without --bench)")
     fp = graph.fingerprint()
     batch = int(graph.meta.get("batch_size", 1) or 1)
-    measured = _measured(store, fp, pid, batch, warnings)
+    measured, kernel_profile = _store_lookup(store, fp, pid, batch, warnings)
     n = len(rg.graph.nodes)
     n_unknown = sum(unknown.values())
     out = LatencyPrediction(
@@ -105,7 +105,7 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         unknown_share=n_unknown / n if n else 0.0, warnings=warnings, measured=measured,
         graph={"name": graph.name, "n_nodes": len(graph.nodes), "flops": int(graph.flops), "params": int(graph.params),
                "batch_size": batch, "fingerprint": fp, "n_kernels": n, "eliminated": len(rg.eliminated)},
-        predict_s=predict_s, predictor="kernels")
+        predict_s=predict_s, predictor="kernels", kernel_profile=kernel_profile)
     return _calibrated(out, cfg, pid) if calibration else out
 
 

@@ -49,7 +49,7 @@ from archcast.service.prediction import (  # noqa: F401  (re-exported: the publi
     LatencyPrediction,
     _default_store_location,
     _interval_config,
-    _measured,
+    _store_lookup,
     _platform_of,
     cached_load,
     interval_half_width,
@@ -175,7 +175,7 @@ def predict_graph(graph: NetGraph, predictor: Any = None, *, platform: str | Non
 
     fp = graph.fingerprint()
     batch = int(graph.meta.get("batch_size", 1) or 1)
-    measured = _measured(store, fp, pid, batch, warnings)
+    measured, kernel_profile = _store_lookup(store, fp, pid, batch, warnings)
     return LatencyPrediction(
         latency_ms=point, low_ms=point * math.exp(-h), high_ms=point * math.exp(h), level=level,
         members_ms=[float(m) for m in members], platform=pname, platform_id=pid, operators=operators,
@@ -183,7 +183,7 @@ def predict_graph(graph: NetGraph, predictor: Any = None, *, platform: str | Non
         unknown_share=n_unknown / n if n else 0.0, warnings=warnings, measured=measured,
         graph={"name": graph.name, "n_nodes": n, "flops": int(graph.flops), "params": int(graph.params),
                "batch_size": batch, "fingerprint": fp},
-        predict_s=predict_s, ood_distance=dist, ood_threshold=thr)
+        predict_s=predict_s, ood_distance=dist, ood_threshold=thr, kernel_profile=kernel_profile)
 
 
 def predict_graphs(graphs: Sequence[NetGraph], predictor: Any = None, *, platform: str | None = None) -> np.ndarray:

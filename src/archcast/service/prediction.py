@@ -34,7 +34,10 @@ class LatencyPrediction:
     ``latency_ms``). ``measured`` is None or ``{"latency_ms" (median), "min_ms", "measured_at",
     "n_runs"}`` from the store. ``unknown_share`` is the share of nodes whose op type is outside
     the tokenizer vocabulary. ``ood_distance`` is the graph's distance to the nearest training
-    embedding (None without reference embeddings).
+    embedding (None without reference embeddings). ``kernel_profile`` is None or the store's
+    measured kernel profile of this graph (:meth:`archcast.store.Store.kernel_profile`):
+    ``{"kernels": [[kernel, op type, ms], ...] (slowest first), "kernel_sum_ms", "coverage",
+    "pass_id", "n_passes", "source", "measured_at"}``.
     """
 
     latency_ms: float
@@ -55,6 +58,7 @@ class LatencyPrediction:
     ood_distance: float | None = None
     ood_threshold: float | None = None
     predictor: str = "archcast"  # "kernels": operators are the runtime's kernels (each with "origin")
+    kernel_profile: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy (plain floats, ints, strings, lists and dicts)."""
@@ -169,29 +173,37 @@ def _open_store(store: Any) -> tuple[Any, bool]:
     return Store(location, create=False), True
 
 
-def _measured(store: Any, fingerprint: str, platform_id: str | None, batch_size: int,
-              warnings: list[str]) -> dict[str, Any] | None:
+def _store_lookup(store: Any, fingerprint: str, platform_id: str | None, batch_size: int,
+                  warnings: list[str]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``(measured, kernel_profile)`` of :class:`LatencyPrediction`, from one opening of the store."""
     if store is None or platform_id is None:
-        return None
+        return None, None
     st, owned = None, False
     try:
         st, owned = _open_store(store)
         if st is None:
-            return None
+            return None, None
         rec = st.current_measurement(fingerprint, platform_id, batch_size)
+        prof = st.kernel_profile(fingerprint, platform_id, batch_size)
     except ArchcastError as e:  # a StoreError: the default store may be unreadable; a prediction still helps
         if not (isinstance(store, str) and store == DEFAULT_STORE) or isinstance(e, InvalidInputError):
             raise
         warnings.append(f"measurement store not read: {e}")
-        return None
+        return None, None
     finally:
         if owned and st is not None:
             st.close()
-    if rec is None or rec.latency_ms_median is None:
-        return None
-    return {"latency_ms": float(rec.latency_ms_median),
-            "min_ms": None if rec.latency_ms_min is None else float(rec.latency_ms_min),
-            "measured_at": rec.measured_at.isoformat(), "n_runs": rec.n_runs}
+    measured = None
+    if rec is not None and rec.latency_ms_median is not None:
+        measured = {"latency_ms": float(rec.latency_ms_median),
+                    "min_ms": None if rec.latency_ms_min is None else float(rec.latency_ms_min),
+                    "measured_at": rec.measured_at.isoformat(), "n_runs": rec.n_runs}
+    profile = None
+    if prof is not None:
+        profile = {"kernels": [[k.kernel, k.op_type, k.kernel_us / 1000.0] for k in prof.kernels],
+                   "kernel_sum_ms": prof.kernel_sum_us / 1000.0, "coverage": prof.coverage, "pass_id": prof.pass_id,
+                   "n_passes": prof.n_passes, "source": prof.source, "measured_at": prof.measured_at.isoformat()}
+    return measured, profile
 
 
 __all__ = ["DEFAULT_FLOOR", "DEFAULT_K", "DEFAULT_LEVEL", "DEFAULT_STORE", "LatencyPrediction", "interval_half_width"]

@@ -5,8 +5,9 @@
 """
 
 from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError, StoreLockedError
+from archcast.store.records import KernelProfile, KernelTiming
 from archcast.store.store import DB_FILE, ENV_VAR, MeasurementRecord, Store, default_url, onnx_key, sample_key
 
-__all__ = ["DB_FILE", "ENV_VAR", "MeasurementRecord", "Store", "StoreCorruptError", "StoreError", "StoreInputError",
+__all__ = ["DB_FILE", "ENV_VAR", "KernelProfile", "KernelTiming", "MeasurementRecord", "Store", "StoreCorruptError", "StoreError", "StoreInputError",
            "StoreLockedError",
            "default_url", "onnx_key", "sample_key"]

@@ -91,8 +91,14 @@ def quick_check(engine: Engine, path: Path, location: str) -> None:
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key in _CHECKED:
         return
-    with engine.connect() as conn, conn.begin():
-        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    try:
+        with engine.connect() as conn, conn.begin():
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    except DBAPIError as e:  # a page so damaged that the check itself stops: damaged all the same
+        msg = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
+        if not any(w in msg.lower() for w in ("malformed", "corrupt")):
+            raise
+        rows = [msg]
     if rows != ["ok"]:
         detail = " ".join("; ".join(str(r) for r in rows[:3]).replace("*** in database main ***", "").split())
         raise StoreCorruptError(

@@ -1,5 +1,6 @@
 """Rows as Python values: :class:`MeasurementRecord` (a measurement joined with its graph and
-platform), stub keys of graphs that could not be read, and UTC time helpers."""
+platform), :class:`KernelProfile` (a graph's measured kernels), stub keys of graphs that could not
+be read, and UTC time helpers."""
 
 from __future__ import annotations
 
@@ -83,6 +84,53 @@ class MeasurementRecord:
         return d
 
 
+@dataclass(frozen=True)
+class KernelTiming:
+    """One kernel of a profile: its name (a node of the runtime's optimised graph, as the profiler
+    names it), op type, and time in microseconds per run."""
+
+    kernel: str
+    op_type: str
+    kernel_us: float
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """The measured kernel profile of a (graph, platform, batch size) (what
+    :meth:`Store.kernel_profile` returns).
+
+    ``kernels`` are slowest first; ``kernel_us`` is the data set's per-kernel label statistic (the
+    median over passes of the per-pass minimum over profiled runs). ``coverage`` is kernel sum /
+    the profiled run (wall), the median over passes; None where unknown. ``pass_id`` is the last
+    collection pass combined (``<campaign>/p<k>``), ``n_passes`` how many were; ``source`` is
+    ``archcast`` (the pass protocol) or ``dataset`` (``archcast db import-kernels``).
+    """
+
+    fingerprint: str
+    platform_id: str
+    batch_size: int
+    kernels: tuple[KernelTiming, ...]
+    coverage: float | None
+    pass_id: str | None
+    n_passes: int | None
+    source: str
+    measured_at: datetime
+
+    @property
+    def kernel_sum_us(self) -> float:
+        return float(sum(k.kernel_us for k in self.kernels))
+
+    def times_us(self) -> dict[str, float]:
+        """``{kernel name: µs}``."""
+        return {k.kernel: k.kernel_us for k in self.kernels}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "platform_id": self.platform_id, "batch_size": self.batch_size,
+                "kernels": [[k.kernel, k.op_type, k.kernel_us] for k in self.kernels],
+                "kernel_sum_us": self.kernel_sum_us, "coverage": self.coverage, "pass_id": self.pass_id,
+                "n_passes": self.n_passes, "source": self.source, "measured_at": self.measured_at.isoformat()}
+
+
 RECORD_COLUMNS = tuple(f.name for f in fields(MeasurementRecord))
 
 
@@ -135,5 +183,5 @@ def record_of_row(row: Any) -> MeasurementRecord:
     return MeasurementRecord(**d)
 
 
-__all__ = ["RECORD_COLUMNS", "MeasurementRecord", "record_columns", "record_of_row", "finite", "onnx_key", "parse_time", "record_of", "sample_key",
+__all__ = ["RECORD_COLUMNS", "KernelProfile", "KernelTiming", "MeasurementRecord", "record_columns", "record_of_row", "finite", "onnx_key", "parse_time", "record_of", "sample_key",
            "utcnow"]

@@ -11,6 +11,15 @@
   one row has ``is_current`` true (a partial unique index); older rows stay as history.
 * ``sample_aliases``: zoo samples whose graph equals an already stored graph (another seed gave
   the same network): a resumed run skips them without exporting again.
+* ``kernel_profiles``: the measured per-kernel profile of a (graph, platform, batch size): the
+  collection pass that gave it (``pass_id``, the last pass it combines) and how many passes it
+  combines, where it came from (``source``: ``archcast`` from the pass protocol, ``dataset`` from
+  ``archcast db import-kernels``) and its ``coverage`` (kernel sum / the profiled run, wall). One
+  profile per key: a new profile replaces the old one and its kernels (it is derived from the
+  per-pass kernel tables, which the campaign directory and the data set keep).
+* ``kernel_times``: the kernels of a profile, one row each: kernel name (a node of the runtime's
+  optimised graph), op type, and ``kernel_us``, the data set's per-kernel label statistic (median
+  over the label passes of the per-pass minimum over the profiled runs; microseconds per run).
 * ``api_tokens``: access tokens of ``archcast serve`` as SHA-256 hex digests (never the token),
   each with a name and a scope (``read`` or ``write``).
 * ``archcast_meta``: key/value, holds ``schema_version`` (bumped only for incompatible changes).
@@ -149,6 +158,39 @@ class SampleAliasRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime)  # UTC
 
 
+class KernelProfileRow(Base):
+    __tablename__ = "kernel_profiles"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    graph_fingerprint: Mapped[str] = mapped_column(String(64), ForeignKey("graphs.fingerprint"))
+    platform_id: Mapped[str] = mapped_column(String(32), ForeignKey("platforms.platform_id"))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    pass_id: Mapped[str | None] = mapped_column(String(64))  # the last collection pass the profile combines
+    n_passes: Mapped[int | None] = mapped_column(Integer)  # passes combined (median over them)
+    n_kernels: Mapped[int] = mapped_column(Integer)
+    kernel_sum_us: Mapped[float] = mapped_column(Float)  # sum of kernel_us of its kernels
+    coverage: Mapped[float | None] = mapped_column(Float)  # kernel sum / profiled run (wall), median over passes
+    source: Mapped[str] = mapped_column(String(32), default="archcast")  # archcast | dataset
+    measured_at: Mapped[datetime] = mapped_column(DateTime)  # UTC, when it was written
+
+    __table_args__ = (
+        Index("uq_kernel_profiles_key", "graph_fingerprint", "platform_id", "batch_size", unique=True),
+    )
+
+
+class KernelTimeRow(Base):
+    __tablename__ = "kernel_times"
+
+    profile_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                            ForeignKey("kernel_profiles.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 = the slowest kernel
+    kernel: Mapped[str] = mapped_column(String(256))
+    op_type: Mapped[str] = mapped_column(String(128))
+    kernel_us: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("uq_kernel_times_name", "profile_id", "kernel", unique=True),)
+
+
 class ApiTokenRow(Base):
     __tablename__ = "api_tokens"
 
@@ -163,5 +205,5 @@ class ApiTokenRow(Base):
     )
 
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "TOKEN_SCOPES", "ApiTokenRow", "Base", "GraphRow", "MeasurementRow", "MetaRow", "PlatformRow",
-           "SampleAliasRow"]
+__all__ = ["SCHEMA_VERSION", "STATUSES", "TOKEN_SCOPES", "ApiTokenRow", "Base", "GraphRow", "KernelProfileRow",
+           "KernelTimeRow", "MeasurementRow", "MetaRow", "PlatformRow", "SampleAliasRow"]

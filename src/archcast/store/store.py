@@ -14,7 +14,10 @@ transaction-scoped advisory lock per (graph, platform, batch) does the same for 
 mid-write leaves the database as of its last commit. Writes are idempotent: recording a
 measurement for a (graph, platform, batch size) that has one marks the older row
 ``is_current = False`` in the same transaction (history is kept); a partial unique index
-guarantees one current row. Nothing here deletes rows.
+guarantees one current row. Nothing here deletes measurement rows.
+
+Kernel profiles (:mod:`archcast.store.kernel_profiles`: ``put_kernel_profile``,
+``kernel_profile``) are one per (graph, platform, batch size); a new one replaces the old one.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from archcast.profile.platform import Platform
 from archcast.store import migrate
 from archcast.store.connect import guard, make_engine, quick_check
 from archcast.store.errors import StoreCorruptError, StoreError, StoreInputError
+from archcast.store.kernel_profiles import KernelProfileMethods
 from archcast.store.location import DB_FILE, DIALECTS, ENV_VAR, default_url, to_url
 from archcast.store.pushes import PUSHABLE_COLUMNS, prepare_push
 from archcast.store.records import (
     RECORD_COLUMNS,
+    KernelProfile,
     MeasurementRecord,
     finite,
     onnx_key,
@@ -51,6 +56,7 @@ from archcast.store.records import (
 from archcast.store.schema import (
     SCHEMA_VERSION,
     GraphRow,
+    KernelProfileRow,
     MeasurementRow,
     MetaRow,
     PlatformRow,
@@ -67,7 +73,7 @@ _WRITE_RETRIES = 5  # PostgreSQL: a concurrent writer can win the unique index; 
 Result = Union[Measurement, str, BaseException]
 
 
-class Store(TokenMethods):
+class Store(TokenMethods, KernelProfileMethods):
     """Graphs, platforms and measurements in one database (see the module docstring).
 
     Args:
@@ -475,6 +481,7 @@ class Store(TokenMethods):
             n_graphs = s.scalar(select(func.count()).select_from(GraphRow).where(GraphRow.ir_json.is_not(None)))
             n_stubs = s.scalar(select(func.count()).select_from(GraphRow).where(GraphRow.ir_json.is_(None)))
             n_rows = s.scalar(select(func.count()).select_from(MeasurementRow))
+            n_profiles = s.scalar(select(func.count()).select_from(KernelProfileRow))
             cur = _CURRENT
             per_platform = s.execute(
                 select(PlatformRow.platform_id, PlatformRow.name, PlatformRow.device, MeasurementRow.status, func.count())
@@ -501,6 +508,7 @@ class Store(TokenMethods):
             "measurements_ok": sum(p["ok"] for p in platforms.values()),
             "measurements_failed": sum(p["failed"] for p in platforms.values()),
             "measurements_history": int(n_rows or 0) - current,
+            "kernel_profiles": int(n_profiles or 0),
             "per_platform": platforms, "per_family": dict(sorted(families.items())),
         }
         if self.path is not None and self.path.exists():
@@ -572,7 +580,7 @@ class Store(TokenMethods):
                 values[k] = int(prov[k]) if k == "seed" else str(prov[k])
         return values
 
-__all__ = ["DB_FILE", "ENV_VAR", "PUSHABLE_COLUMNS", "RECORD_COLUMNS", "MeasurementRecord", "Store", "default_url",
-           "onnx_key", "sample_key"]
+__all__ = ["DB_FILE", "ENV_VAR", "PUSHABLE_COLUMNS", "RECORD_COLUMNS", "KernelProfile", "MeasurementRecord", "Store",
+           "default_url", "onnx_key", "sample_key"]
 
 
