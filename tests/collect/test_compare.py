@@ -62,8 +62,13 @@ def test_compare_refuses_what_is_not_comparable(tmp_path, fake_platform):  # noq
 
     newer = Platform("fake-1t", backend="fake-drift", device="fake", runtime="fake", runtime_version="1")
     c = _campaign(tmp_path, "c", newer, samples(2))
-    with pytest.raises(InvalidInputError, match="different platforms"):
+    with pytest.raises(InvalidInputError, match="different platforms.*--cross-platform"):
         compare_datasets(a.path, c.path)
+    # asked for: how far apart two platforms are, said to be that
+    x = compare_datasets(a.path, c.path, cross_platform=True)
+    assert x["cross_platform"] is True and x["n_common"] == 2 and "label" in x
+    assert "not a noise floor" in render_comparison(x)
+    assert compare_datasets(a.path, a.path, cross_platform=True)["cross_platform"] is False
 
 
 def test_cli_samples_of_a_data_set_then_compare(tmp_path, capsys):

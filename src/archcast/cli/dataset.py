@@ -80,7 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from archcast.collect.compare import compare_datasets, render_comparison
     from archcast.collect.dataset_files import write_json
 
-    c = compare_datasets(args.base, args.other)
+    c = compare_datasets(args.base, args.other, cross_platform=args.cross_platform)
     if args.out:
         write_json(Path(args.out), c)
     print(json.dumps(c, indent=1) if args.format == "json" else render_comparison(c))
@@ -161,6 +161,8 @@ def register(subparsers: Any) -> None:
                                     "per family, kernel times, machine speed.")
     s.add_argument("base", help="data set directory (the reference)")
     s.add_argument("other", help="data set directory compared with it")
+    s.add_argument("--cross-platform", action="store_true",
+                   help="allow two platforms (another CPU model): how far apart the machines are, not a noise floor")
     s.add_argument("--out", help="also write the full result as JSON here")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.set_defaults(func=cmd_compare)

@@ -49,14 +49,15 @@ from archcast.errors import InvalidInputError
 KERNEL_MIN_SHARE = 0.01
 
 
-def _checked(base: LatencyDataset, other: LatencyDataset) -> None:
+def _checked(base: LatencyDataset, other: LatencyDataset, cross_platform: bool = False) -> None:
     for ds in (base, other):
         if ds.format_version < 2:
             raise InvalidInputError(f"data set {ds.path} is format 1 (no pass rows or canaries); compare needs format 2")
-    if base.platform.get("platform_id") != other.platform.get("platform_id"):
+    if base.platform.get("platform_id") != other.platform.get("platform_id") and not cross_platform:
         raise InvalidInputError(
             f"data sets {base.path} and {other.path} are different platforms ({base.platform.get('platform_id')} vs "
-            f"{other.platform.get('platform_id')}): their times are not comparable")
+            f"{other.platform.get('platform_id')}): their times are not comparable as a retest (add --cross-platform "
+            "to see how far one machine's times are from the other's)")
     if base.batch_size != other.batch_size:
         raise InvalidInputError(f"data sets {base.path} and {other.path} differ in batch size "
                                 f"({base.batch_size} vs {other.batch_size})")
@@ -138,10 +139,13 @@ def _kernels(base: tuple[LatencyDataset, list[KernelTime]], other: tuple[Latency
             "by_op_type": dict(list(by_op.items())[:12])}
 
 
-def compare_datasets(base: str | Path | LatencyDataset, other: str | Path | LatencyDataset) -> dict[str, Any]:
-    """``other`` against ``base`` over their common models (module docstring); fractions."""
+def compare_datasets(base: str | Path | LatencyDataset, other: str | Path | LatencyDataset, *,
+                     cross_platform: bool = False) -> dict[str, Any]:
+    """``other`` against ``base`` over their common models (module docstring); fractions.
+    ``cross_platform`` allows two platforms (e.g. two CPU models): then the figures say how far one
+    machine's times are from the other's, not a noise floor (``out["cross_platform"]`` is true)."""
     a, b = as_dataset(base), as_dataset(other)
-    _checked(a, b)
+    _checked(a, b, cross_platform)
     stat = a.manifest["label"]["stat"]
     rows_a, rows_b = rows_from_table(a.passes()), rows_from_table(b.passes())
     ca, cb = a.manifest.get("canaries") or {}, b.manifest.get("canaries") or {}
@@ -163,7 +167,9 @@ def compare_datasets(base: str | Path | LatencyDataset, other: str | Path | Late
         raise InvalidInputError(f"data sets {a.path} and {b.path} have no model in common")
     out: dict[str, Any] = {"base": str(a.path), "other": str(b.path), "base_fingerprint": a.fingerprint,
                            "other_fingerprint": b.fingerprint, "stat": stat, "base_passes": pa, "other_passes": pb,
-                           "n_common": len(common), "n_other": len(b.records)}
+                           "n_common": len(common), "n_other": len(b.records),
+                           "cross_platform": a.platform.get("platform_id") != b.platform.get("platform_id"),
+                           "platforms": {"base": a.platform.get("device"), "other": b.platform.get("device")}}
     sp = speeds.get(stat)
     label = {"raw": _pair_stats(raw_a, raw_b, common)}
     if sp is not None:
@@ -223,6 +229,10 @@ def render_comparison(c: dict[str, Any]) -> str:
         return "-" if v is None else f"{100 * v:.1f} %"
 
     lines = [f"{c['n_common']} models in both ({c['other']} vs {c['base']}), label {c['stat']}, median over passes"]
+    if c.get("cross_platform"):
+        p = c.get("platforms") or {}
+        lines.append(f"  two platforms ({p.get('other')} vs {p.get('base')}): how far apart the machines are, "
+                     "not a noise floor")
     for kind, s in c["label"].items():
         lines.append(f"  label {kind:<17} MAPE {pct(s['mape'])}  median {pct(s['median_ape'])}  p90 {pct(s['p90_ape'])}"
                      f"  drift {pct(s['drift'])}  MAPE after one common factor {pct(s['mape_drift_removed'])}")
