@@ -42,7 +42,7 @@ def kenv(tmp_path_factory):
         "train_ops": sorted({n.op_type for g in rgs for n in g.nodes})})
     model = root / "cell.onnx"
     model.write_bytes(export_sample(get_family("nb201").sample(3)))
-    return {"dir": d, "model": model, "pred": pred}
+    return {"dir": d, "model": model, "pred": pred, "rgs": rgs, "models": models}
 
 
 def test_the_breakdown_lists_the_kernels_that_run_and_what_they_came_from(kenv):
@@ -120,3 +120,58 @@ def test_a_prediction_reads_the_model_file_once(kenv, tmp_path, monkeypatch):
     assert reads.count("copy.onnx") == 2 and hashed.count(size) == 2
     assert again.latency_ms == first.latency_ms and again.operators == first.operators
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.onnx", "graphs", "runtime-graphs"]
+
+
+def _with_reference(kenv, root, threshold_scale, measured=None):
+    """A copy of the tiny checkpoint with a far-from-training reference of its four training models
+    (nb201 and gcn); its threshold ``threshold_scale`` times the test cell's distance."""
+    import json
+    import shutil
+
+    from archcast.frontends.onnx import load_onnx
+    from archcast.predictors.latency.far import FarFromTraining, kernel_ood_features
+
+    d = root / "kernels-ood"
+    shutil.copytree(kenv["dir"], d)
+    users = [load_onnx(m) for m in kenv["models"][:4]]
+    x = np.stack([kernel_ood_features(rg, g.flops, g.memory_bytes, g.params) for rg, g in zip(kenv["rgs"], users)])
+    ref = FarFromTraining(k=2).fit(x, ["nb201", "nb201", "gcn", "gcn"])
+    ref.save(d)
+    cell = load_onnx(kenv["model"].read_bytes())
+    dist = ref.score(kernel_ood_features(runtime_graph(str(kenv["model"])).graph, cell.flops, cell.memory_bytes,
+                                         cell.params))
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["ood"] = {"file": "kernel_ood.npz", "k": 2, "q": 0.95, "threshold": dist * threshold_scale,
+                  **({"measured": measured} if measured else {})}
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d, dist
+
+
+def test_a_model_far_from_the_training_models_is_warned_with_the_measured_errors(kenv, tmp_path):
+    plain = archcast.predict(str(kenv["model"]), predictor=kenv["dir"])
+    assert plain.ood_distance is None and plain.ood_threshold is None  # no reference: as before
+    assert not any("far from the training data" in w for w in plain.warnings)
+    d, dist = _with_reference(kenv, tmp_path, 0.5, {"mape_warned": 0.265, "mape_unwarned": 0.109})
+    out = archcast.predict(str(kenv["model"]), predictor=d)
+    assert out.ood_distance == pytest.approx(dist) and out.ood_threshold == pytest.approx(dist / 2)
+    (far,) = [w for w in out.warnings if w.startswith("far from the training data")]
+    assert far == (f"far from the training data: kernel-mix/size distance {dist:.3g} > threshold {dist / 2:.3g} "
+                   "(on held-out families such models had 26.5 % MAPE vs 10.9 %)")
+    assert out.latency_ms == plain.latency_ms and out.to_dict()["ood_distance"] == pytest.approx(dist)
+    assert "far from the training data" in format_prediction(out)
+
+
+def test_a_model_near_the_training_models_is_not_warned_and_a_missing_reference_file_is_named(kenv, tmp_path):
+    import os
+
+    from archcast.errors import CheckpointError
+
+    d, dist = _with_reference(kenv, tmp_path, 2.0)
+    out = archcast.predict(str(kenv["model"]), predictor=d)
+    assert out.ood_distance == pytest.approx(dist) and not any("far from" in w for w in out.warnings)
+    (d / "kernel_ood.npz").unlink()
+    cfg = d / "config.json"
+    later = cfg.stat().st_mtime_ns + 10**9
+    os.utime(cfg, ns=(later, later))  # a new mtime: the checkpoint is loaded again
+    with pytest.raises(CheckpointError, match="kernel_ood.npz"):
+        archcast.predict(str(kenv["model"]), predictor=d)

@@ -156,6 +156,24 @@ def cmd_bench_adapt_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_far_from_training(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from archcast.bench.far_from_training import markdown, run_far_bench, write
+
+    if not Path(args.dataset).is_dir():
+        raise InvalidInputError(f"data set directory {args.dataset!r} does not exist")
+    stem = f"far_from_training_{Path(args.dataset).name}" + (f"_{args.tag}" if args.tag else "")
+    results_dir(args, stem)
+    res = run_far_bench(args.dataset, args.jobs_file, quantiles=args.quantiles, k=args.k, predictors=args.predictors)
+    command = "archcast " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write(res, args.out, stem, command)
+    print(markdown(res, command))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
     from archcast.bench.latency_speed import markdown, run_speed
 
@@ -170,7 +188,7 @@ def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add ``bench accuracy|speed|latency|latency-speed|adapt|adapt-kernels``."""
+    """Add ``bench accuracy|speed|latency|latency-speed|adapt|adapt-kernels|far-from-training``."""
     b = sub.add_parser("bench", help="benchmarks (write JSON + Markdown + PNG)")
     bsub = b.add_subparsers(dest="bench", metavar="BENCH")
     s = bsub.add_parser("accuracy", help="accuracy prediction on a NAS space, all predictors side by side")
@@ -245,3 +263,15 @@ def bsub_latency(bsub: Any) -> None:
     s.add_argument("--tag", help="suffix for result file names")
     out_args(s)
     s.set_defaults(func=cmd_bench_adapt_kernels)
+
+    s = bsub.add_parser("far-from-training", help="the kernel predictor's far-from-training warning against the "
+                                                  "leave-one-family-out errors of a latency bench run")
+    s.add_argument("--dataset", required=True, help="format-2 data set of the latency bench run")
+    s.add_argument("--jobs-file", required=True, help="that run's jobs file (benchmarks/results/jobs/latency_*.jsonl)")
+    s.add_argument("--quantiles", type=float, nargs="+", default=[0.8, 0.9, 0.95],
+                   help="threshold quantiles of the inner leave-one-family-out scores (default 0.8 0.9 0.95)")
+    s.add_argument("--k", type=int, default=5, help="nearest training models averaged (default 5)")
+    s.add_argument("--predictors", nargs="+", help="predictors of the jobs file to report (default: all)")
+    s.add_argument("--tag", help="suffix for result file names")
+    out_args(s)
+    s.set_defaults(func=cmd_bench_far_from_training)

@@ -29,6 +29,8 @@ def cmd_train_latency(args: argparse.Namespace) -> int:
         return 0
     if not Path(args.dataset).is_dir():
         raise InvalidInputError(f"data set directory {args.dataset!r} does not exist")
+    if args.ood_only:
+        return _ood_only(args)
     kw = parse_set([f"{args.predictor}:{x}" for x in (args.set or [])]).get(args.predictor, {})
     out = Path(args.out) if args.out else None
     if out is None:
@@ -44,18 +46,35 @@ def cmd_train_latency(args: argparse.Namespace) -> int:
     if args.predictor == "kernels":
         from archcast.service.build import train_kernel_predictor
 
-        info = train_kernel_predictor(args.dataset, out, bench=args.bench, seed=args.seed, **kw)
+        info = train_kernel_predictor(args.dataset, out, bench=args.bench, seed=args.seed, ood_bench=args.ood_bench,
+                                      **kw)
         t = info["trained_on"]
         print(f"saved {out}: {t['n_train']} training models, validation MAPE {t['val_mape'] * 100:.2f} %, "
               f"Acc(10%) {t['val_acc10'] * 100:.1f} %; correction blend {t['blend']:g}; 90 % interval "
-              f"x/÷ {math.exp(info['interval']['floor']):.3f} ({info['interval']['source']}); fit {t['fit_s']:.0f} s")
+              f"x/÷ {math.exp(info['interval']['floor']):.3f} ({info['interval']['source']}); far-from-training "
+              f"threshold {info['ood']['threshold']:.3f}; fit {t['fit_s']:.0f} s")
         return 0
+    if args.ood_bench:
+        raise InvalidInputError("--ood-bench applies to --predictor kernels")
     info = train_platform_predictor(args.dataset, out, bench=args.bench, seed=args.seed,
                                     progress=not args.no_progress, **kw)
     t = info["trained_on"]
     print(f"saved {out}: {t['n_train']} training models, validation MAPE {t['val_mape'] * 100:.2f} %, "
           f"Acc(10%) {t['val_acc10'] * 100:.1f} %; interval k = {info['interval']['k']:.2f} "
           f"({info['interval']['source']}); fit {t['fit_s']:.0f} s")
+    return 0
+
+
+def _ood_only(args: argparse.Namespace) -> int:
+    from archcast.service.build import add_kernel_reference
+
+    if args.predictor != "kernels" or not args.out:
+        raise InvalidInputError("--ood-only needs --predictor kernels and --out DIR (an existing kernels checkpoint)")
+    e = add_kernel_reference(args.out, args.dataset, bench=args.ood_bench)
+    size = (Path(args.out) / e["file"]).stat().st_size
+    print(f"{args.out}: far-from-training reference of {e['n_reference']} training models ({e['n_families']} families) "
+          f"in {e['file']} ({size / 1024:.0f} KB); threshold {e['threshold']:.3f} (k={e['k']}, q={e['q']:g}); "
+          "weights unchanged")
     return 0
 
 
@@ -95,6 +114,11 @@ def register(sub: Any) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyper-parameter")
     s.add_argument("--calibrate", metavar="DIR", help="only set DIR's interval k from --bench (no training)")
+    s.add_argument("--ood-bench", metavar="FAR.json", help="kernels: a `bench far-from-training` JSON whose held-out "
+                                                          "errors of warned models the warning quotes")
+    s.add_argument("--ood-only", action="store_true",
+                   help="kernels: only fit the far-from-training reference of the checkpoint --out on the training "
+                        "split its config records (weights untouched)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_train_latency)
 

@@ -102,11 +102,14 @@ def conformal_h_from_bench(path: str | Path | None, predictor: str = "kernels") 
 
 
 def train_kernel_predictor(dataset: str | Path, out: str | Path, *, bench: str | Path | None = None,
-                           seed: int = 0, val_frac: float = 0.1, **hparams: Any) -> dict[str, Any]:
+                           seed: int = 0, val_frac: float = 0.1, ood_bench: str | Path | None = None,
+                           **hparams: Any) -> dict[str, Any]:
     """Fit :class:`~archcast.predictors.latency.kernels.KernelLatency` on a format-2 data set's
     runtime graphs and kernel times (a random ``1 - val_frac`` trains, the rest chooses the
-    correction's blend) and save it to ``out`` with the platform, the op types seen in training and
-    the interval half-width from ``bench`` (split-conformal on LOFO errors)."""
+    correction's blend) and save it to ``out`` with the platform, the op types seen in training,
+    the interval half-width from ``bench`` (split-conformal on LOFO errors) and the far-from-training
+    reference of the training models (:func:`fit_kernel_reference`; the held-out errors of warned
+    models from ``ood_bench``, a ``bench far-from-training`` JSON, when given)."""
     from archcast import metrics
     from archcast.data.latency_dataset import load_latency_dataset
     from archcast.predictors.latency.kernels import KernelLatency
@@ -130,6 +133,7 @@ def train_kernel_predictor(dataset: str | Path, out: str | Path, *, bench: str |
     extra = {
         "platform": dict(ds.platform),
         "interval": {"level": 0.9, "k": 0.0, "floor": h if h is not None else 0.0, "source": source},
+        "ood": fit_kernel_reference(ds, graphs, tr, out, bench=ood_bench),
         "train_ops": sorted({n.op_type for i in tr for n in graphs[i].nodes}),
         "trained_on": {"dataset": Path(dataset).name, "dataset_fingerprint": ds.fingerprint,
                        "n_train": int(len(tr)), "n_val": int(len(va)), "seed": seed, "families": ds.families(),
@@ -143,6 +147,107 @@ def train_kernel_predictor(dataset: str | Path, out: str | Path, *, bench: str |
         extra["reference_canary_ms"] = ref
     pred.save(out, extra=extra)
     return extra
+
+
+OOD_K, OOD_Q = 5, 0.95
+
+
+def kernel_ood_matrix(ds: Any, runtime_graphs: Any, idx: Any) -> np.ndarray:
+    """``[len(idx), len(FEATURES)]``: :func:`~archcast.predictors.latency.far.kernel_ood_features` of
+    the data set's models ``idx``: FLOPs / memory bytes / params from ``models.csv`` (those of the
+    user's graph, :class:`~archcast.graph.NetGraph`'s properties; the graph's own where a column is
+    empty), the kernel mix from ``runtime_graphs[i]``."""
+    from archcast.predictors.latency.far import FEATURES, kernel_ood_features
+
+    rows, graphs = [], None
+    for i in idx:
+        r = ds.records[int(i)]
+        size = (r.flops, r.memory_bytes, r.params)
+        if any(v is None for v in size):
+            graphs = graphs if graphs is not None else ds.graphs()
+            g = graphs[int(i)]
+            size = (g.flops, g.memory_bytes, g.params)
+        rows.append(kernel_ood_features(runtime_graphs[int(i)], *size))
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+
+
+def ood_numbers_from_bench(path: str | Path, q: float, predictor: str = "kernels") -> dict[str, Any]:
+    """What ``archcast bench far-from-training`` measured at quantile ``q`` for ``predictor``: share of
+    held-out models warned, their MAPE and share of errors > 25 % against the unwarned ones."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+        row = data["quantiles"][f"{q:g}"]["predictors"][predictor]
+        out = {k: float(row[k]) for k in ("share_warned", "mape_warned", "mape_unwarned", "over25_warned",
+                                          "over25_unwarned")}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise InvalidInputError(f"{str(p)!r} is not a far-from-training benchmark with q={q:g} for {predictor}: "
+                                f"{e!r}") from None
+    fams = {f: round(float(v[f"share_warned@{q:g}"]), 3) for f, v in (data.get("by_family") or {}).items()
+            if float(v.get(f"share_warned@{q:g}", 0.0)) > 0}
+    return {**out, "spearman": data.get("spearman", {}).get(predictor), "protocol": data.get("protocol"),
+            "dataset": data.get("dataset"), "warned_families": fams, "source": p.name}
+
+
+def fit_kernel_reference(ds: Any, runtime_graphs: Any, train_idx: Any, out: str | Path, *, k: int = OOD_K,
+                         q: float = OOD_Q, bench: str | Path | None = None) -> dict[str, Any]:
+    """Fit :class:`~archcast.predictors.latency.far.FarFromTraining` on the training models
+    ``train_idx``, save it in ``out`` and return the checkpoint config's ``ood`` entry."""
+    from archcast.predictors.latency.far import FarFromTraining
+
+    x = kernel_ood_matrix(ds, runtime_graphs, train_idx)
+    ref = FarFromTraining(k=k, q=q).fit(x, [ds.records[int(i)].family for i in train_idx])
+    path = ref.save(out)
+    entry: dict[str, Any] = {
+        "kind": "kernel-mix/size", "file": path.name, "k": int(k), "q": float(q), "threshold": float(ref.threshold_),
+        "n_reference": int(len(x)), "n_families": len(ref.families_),
+        "rule": f"mean distance to the {k} nearest training models (standardised log sizes + sqrt kernel-class "
+                f"shares) above the {q:g} quantile of the training families' inner leave-one-family-out scores"}
+    if bench is not None:
+        entry["measured"] = ood_numbers_from_bench(bench, q)
+    return entry
+
+
+def add_kernel_reference(directory: str | Path, dataset: str | Path, *, k: int = OOD_K, q: float = OOD_Q,
+                         bench: str | Path | None = None, check_val: bool = True) -> dict[str, Any]:
+    """Fit the far-from-training reference of an existing kernels checkpoint on the training split
+    its config's ``trained_on`` records (data set fingerprint, seed, n_train / n_val: the split of
+    :func:`train_kernel_predictor`), save it beside the weights and add the ``ood`` entry to
+    ``config.json`` (the weights are not touched). The split is checked against the recorded op types
+    and, with ``check_val``, the recorded validation MAPE (the checkpoint predicts its validation
+    models again). Returns the ``ood`` entry."""
+    from archcast.data.latency_dataset import load_latency_dataset
+    from archcast.train.checkpoint import CONFIG, read_config
+
+    d = Path(directory)
+    cfg = read_config(d)
+    if cfg.get("predictor") not in ("kernels", "kernels-prior") or not isinstance(cfg.get("trained_on"), dict):
+        raise InvalidInputError(f"{str(d)!r} is not a kernels checkpoint with a trained_on record")
+    t = cfg["trained_on"]
+    ds = load_latency_dataset(dataset)
+    if ds.fingerprint != t.get("dataset_fingerprint"):
+        raise InvalidInputError(f"{str(d)!r} was trained on data set {t.get('dataset')!r} (fingerprint "
+                                f"{t.get('dataset_fingerprint')}), not on {str(dataset)!r} ({ds.fingerprint})")
+    graphs = ds.optimized_graphs()
+    keep = np.asarray([i for i in range(len(ds.records)) if graphs[i] is not None])
+    n_train, n_val = int(t["n_train"]), int(t["n_val"])
+    tr, va = random_split(keep, n_val / len(keep), np.random.default_rng(int(t["seed"])))
+    ops = sorted({n.op_type for i in tr for n in graphs[i].nodes})
+    if (len(tr), len(va)) != (n_train, n_val) or ("train_ops" in cfg and ops != cfg["train_ops"]):
+        raise InvalidInputError(f"the split of seed {t['seed']} does not reproduce {str(d)!r}'s training set")
+    if check_val and "val_mape" in t:
+        from archcast import metrics
+        from archcast.predictors.latency.kernels import KernelLatency
+
+        y = np.asarray(ds.latency_ms, dtype=np.float64)
+        mape = metrics.mape(y[va], KernelLatency.load(d).predict([graphs[i] for i in va]))
+        if not np.isclose(mape, float(t["val_mape"]), rtol=1e-6, atol=1e-9):
+            raise InvalidInputError(f"{str(d)!r}'s validation MAPE is {mape:.6f} on the reproduced split, not the "
+                                    f"recorded {float(t['val_mape']):.6f}: not its training split")
+    entry = fit_kernel_reference(ds, graphs, tr, d, k=k, q=q, bench=bench)
+    cfg["ood"] = entry
+    (d / CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    return entry
 
 
 def calibrate_checkpoint(directory: str | Path, bench: str | Path) -> float:

@@ -7,7 +7,11 @@ predictor (:class:`~archcast.predictors.latency.kernels.KernelLatency`, checkpoi
 ``kernels-<platform>``), and returns a :class:`~archcast.service.prediction.LatencyPrediction` whose
 ``operators`` are the kernels (each with ``origin``: the user's operators it executes), scaled so
 that they sum to the network latency. The interval is ``point * exp(+-h)`` with ``h`` the
-split-conformal half-width the checkpoint was calibrated with (leave-one-family-out errors).
+split-conformal half-width the checkpoint was calibrated with (leave-one-family-out errors). A
+checkpoint with a far-from-training reference (config ``ood``,
+:class:`~archcast.predictors.latency.far.FarFromTraining`) sets ``ood_distance`` /
+``ood_threshold`` and warns of a model above the threshold, quoting the held-out errors such models
+had when the checkpoint records them (``archcast bench far-from-training``).
 """
 
 from __future__ import annotations
@@ -91,6 +95,9 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         listed = ", ".join(f"{op} x{c}" for op, c in sorted(unknown.items(), key=lambda kv: -kv[1]))
         warnings.append(f"kernel types never seen in training: {listed}; their time comes from the prior of "
                         "their kernel class")
+    dist, thr, far = _far_check(pred, cfg, rg.graph, graph, directory, where)
+    if far:
+        warnings.append(far)
     if floor <= 0:
         warnings.append("this checkpoint has no calibrated interval (trained without --bench)")
     fp = graph.fingerprint()
@@ -105,8 +112,42 @@ def predict_kernels(model: Any, graph: NetGraph, directory: str | Path, *, platf
         unknown_share=n_unknown / n if n else 0.0, warnings=warnings, measured=measured,
         graph={"name": graph.name, "n_nodes": len(graph.nodes), "flops": int(graph.flops), "params": int(graph.params),
                "batch_size": batch, "fingerprint": fp, "n_kernels": n, "eliminated": len(rg.eliminated)},
-        predict_s=predict_s, predictor="kernels", kernel_profile=kernel_profile)
+        predict_s=predict_s, ood_distance=dist, ood_threshold=thr, predictor="kernels", kernel_profile=kernel_profile)
     return _calibrated(out, cfg, pid) if calibration else out
+
+
+def _far_check(pred: Any, cfg: Any, runtime: NetGraph, graph: NetGraph, directory: str | Path,
+               where: str) -> tuple[float | None, float | None, str | None]:
+    """``(distance, threshold, warning or None)`` from the checkpoint's far-from-training reference
+    (config ``ood``: :class:`~archcast.predictors.latency.far.FarFromTraining` in ``ood.file``; kept
+    on the cached predictor); ``(None, None, None)`` for a checkpoint without one."""
+    ood = cfg.get("ood")
+    if not isinstance(ood, dict) or not ood.get("file"):
+        return None, None, None
+    from archcast.predictors.latency.far import FarFromTraining, kernel_ood_features
+
+    ref = getattr(pred, "ood_reference_", None)
+    if ref is None:
+        name = str(ood["file"])
+        if Path(name).name != name:
+            raise CheckpointError(f"checkpoint {where}: ood.file must be a file name in the checkpoint, got {name!r}")
+        ref = FarFromTraining.load(directory, name)
+        pred.ood_reference_ = ref
+    try:
+        thr = float(ood.get("threshold", ref.threshold_))
+    except (TypeError, ValueError):
+        raise CheckpointError(f"checkpoint {where}: ood.threshold is not a number") from None
+    dist = float(ref.score(kernel_ood_features(runtime, graph.flops, graph.memory_bytes, graph.params)))
+    if not dist > thr:
+        return dist, thr, None
+    m = ood.get("measured") if isinstance(ood.get("measured"), dict) else {}
+    try:
+        evidence = (f"on held-out families such models had {100 * float(m['mape_warned']):.1f} % MAPE vs "
+                    f"{100 * float(m['mape_unwarned']):.1f} %")
+    except (KeyError, TypeError, ValueError):
+        evidence = "the prediction and its interval may be off"
+    return dist, thr, (f"far from the training data: kernel-mix/size distance {dist:.3g} > threshold {thr:.3g} "
+                       f"({evidence})")
 
 
 def _calibrated(out: Any, cfg: Any, pid: str | None) -> Any:

@@ -34,8 +34,11 @@ class LatencyPrediction:
     ``latency_ms``). ``measured`` is None or ``{"latency_ms" (median), "min_ms", "measured_at",
     "n_runs"}`` from the store. ``unknown_share`` is the share of nodes whose op type is outside
     the tokenizer vocabulary. ``ood_distance`` is the graph's distance to the nearest training
-    embedding (None without reference embeddings). ``kernel_profile`` is None or the store's
-    measured kernel profile of this graph (:meth:`archcast.store.Store.kernel_profile`):
+    embedding (``predictor="kernels"``: its mean distance to the 5 nearest training models in
+    kernel mix and size, :mod:`archcast.predictors.latency.far`), ``ood_threshold`` the distance
+    above which it is warned of (both None without a reference in the checkpoint).
+    ``kernel_profile`` is None or the store's measured kernel profile of this graph
+    (:meth:`archcast.store.Store.kernel_profile`):
     ``{"kernels": [[kernel, op type, ms], ...] (slowest first), "kernel_sum_ms", "coverage",
     "pass_id", "n_passes", "source", "measured_at"}``.
     """
