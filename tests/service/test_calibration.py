@@ -46,7 +46,10 @@ class HalfSpeed(Backend):
 def test_calibrate_measures_saves_and_load_reads(tmp_path, monkeypatch, cal_dir):
     import archcast.collect.canaries as canaries
 
+    import archcast.profile.machine as machine
+
     monkeypatch.setattr(canaries, "canary_onnx", lambda name: name.encode())  # no torch export in a unit test
+    monkeypatch.setattr(machine, "cpu_model", lambda: "fake")  # this machine is the platform's device
     ck = tmp_path / "ck"
     ck.mkdir()
     (ck / "config.json").write_text(json.dumps({"reference_canary_ms": REF, "trained_on": {"dataset": "v9"}}))
@@ -60,6 +63,49 @@ def test_calibrate_measures_saves_and_load_reads(tmp_path, monkeypatch, cal_dir)
     (ck / "config.json").write_text("{}")
     with pytest.raises(InvalidInputError, match="records no reference canary times"):
         C.calibrate(plat, ck)
+
+
+def test_calibrating_on_another_cpu_model_is_refused_unless_asked_and_then_said(tmp_path, monkeypatch, cal_dir):
+    import archcast.collect.canaries as canaries
+    import archcast.profile.machine as machine
+    import archcast.profile.platform as platforms
+
+    monkeypatch.setattr(canaries, "canary_onnx", lambda name: name.encode())
+    monkeypatch.setattr(machine, "cpu_model", lambda: "Other CPU")
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "config.json").write_text(json.dumps({"reference_canary_ms": REF}))
+    with BACKENDS.temporary("fake-half", HalfSpeed):
+        plat = Platform("fake-1t", backend="fake-half", device="fake", runtime="fake", runtime_version="0")
+        here = Platform("fake-1t", backend="fake-half", device="Other CPU", runtime="fake", runtime_version="0")
+        monkeypatch.setattr(platforms, "default_platform", lambda threads=1, graph_opt_level="all": here)
+        with pytest.raises(InvalidInputError, match="is not the predictor's platform .*--other-cpu"):
+            C.calibrate(plat, ck, rounds=1)
+        assert C.load_calibration(plat.platform_id) is None  # nothing written
+        cal = C.calibrate(plat, ck, rounds=1, other_cpu=True)
+    assert cal["factor"] == pytest.approx(2.0) and cal["platform_id"] == plat.platform_id  # what predict looks up
+    assert cal["other_cpu"] == {"from": "fake", "to": "Other CPU", "measured_platform_id": here.platform_id}
+
+    class Pred:
+        latency_ms, low_ms, high_ms, members_ms, operators, by_op_type, warnings = 1.0, 0.5, 2.0, [1.0], [], {}, []
+
+    p = C.apply_calibration(Pred(), C.load_calibration(plat.platform_id))
+    assert p.latency_ms == pytest.approx(2.0) and "across CPU models (fake -> Other CPU" in p.warnings[0]
+
+
+def test_predict_on_another_cpu_model_without_calibration_says_whose_times_they_are(monkeypatch, cal_dir):
+    import archcast.profile.machine as machine
+    from archcast.frontends import load_graph
+    from archcast.service.kernel_predict import predict_kernels
+
+    graph = load_graph(str(EXAMPLE))
+    monkeypatch.setattr(machine, "cpu_model", lambda: "Other CPU")
+    other = predict_kernels(str(EXAMPLE), graph, SHIPPED)
+    assert any("not this CPU (Other CPU)" in w and "--other-cpu" in w for w in other.warnings)
+    device = json.loads((SHIPPED / "config.json").read_text())["platform"]["device"]
+    monkeypatch.setattr(machine, "cpu_model", lambda: device)
+    same = predict_kernels(str(EXAMPLE), graph, SHIPPED)
+    assert not any("not this CPU" in w for w in same.warnings) and same.latency_ms == pytest.approx(other.latency_ms)
 
 
 def test_a_damaged_calibration_is_a_clear_error(cal_dir):

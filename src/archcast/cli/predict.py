@@ -81,7 +81,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 0
     if args.rounds < 1:
         raise InvalidInputError(f"--rounds must be >= 1; got {args.rounds}")
-    cal = calibrate(platform, kdir, rounds=args.rounds, progress=args.format == "text")
+    cal = calibrate(platform, kdir, rounds=args.rounds, progress=args.format == "text", other_cpu=args.other_cpu)
     if args.format == "json":
         print(json.dumps(cal, indent=1))
         return 0
@@ -148,6 +148,9 @@ def register(subparsers: Any) -> None:
     a = s.add_mutually_exclusive_group()
     a.add_argument("--show", action="store_true", help="print the saved calibration")
     a.add_argument("--clear", action="store_true", help="remove the saved calibration")
+    a.add_argument("--other-cpu", action="store_true",
+                   help="calibrate although this CPU model is not the predictor's (another platform): one factor "
+                        "from the canaries, with a warning on every prediction")
     s.set_defaults(func=cmd_calibrate)
 
     s = subparsers.add_parser("predict-cell", help="predict CIFAR-10 accuracy of NAS-Bench-201 cells")

@@ -135,9 +135,15 @@ def _samples_of(path: str, args: argparse.Namespace, platform: Any) -> list[Any]
         raise InvalidInputError("--samples-of DATASET takes --count N (models to draw) and no --family")
     ds = load_latency_dataset(path)
     if ds.platform.get("platform_id") != platform.platform_id:
-        raise InvalidInputError(f"data set {path} was measured on platform {ds.platform.get('name')} "
-                                f"({ds.platform.get('platform_id')}), not this one ({platform.name}, "
-                                f"{platform.platform_id}); pass its --threads/--graph-opt-level")
+        settings = ("backend", "runtime", "runtime_version", "threads", "precision", "graph_opt_level")
+        if any(ds.platform.get(k) != getattr(platform, k) for k in settings):
+            raise InvalidInputError(f"data set {path} was measured on platform {ds.platform.get('name')} "
+                                    f"({ds.platform.get('platform_id')}), not this one ({platform.name}, "
+                                    f"{platform.platform_id}); pass its --threads/--graph-opt-level")
+        # the same settings on another CPU model: the same models measured on this machine's platform
+        print(f"note: data set {path} was measured on {ds.platform.get('device')!r}, this machine is "
+              f"{platform.device!r}: another platform ({platform.platform_id}), so this measures the same models "
+              "there, not a retest (compare with archcast dataset compare --cross-platform)", file=sys.stderr)
     if args.batch_size != ds.batch_size:
         raise InvalidInputError(f"data set {path} is batch size {ds.batch_size}; pass --batch-size {ds.batch_size}")
     picked = pick_regenerable(ds, positive("--count", args.count), args.start_seed, "retest")

@@ -87,10 +87,15 @@ def speed_factor(local_ms: Mapping[str, float], reference_ms: Mapping[str, float
     return math.exp(sum(math.log(v) for v in ratios.values()) / len(ratios)), ratios
 
 
-def calibrate(platform: Any, checkpoint_dir: str | Path, *, rounds: int = ROUNDS, progress: bool = False
-              ) -> dict[str, Any]:
-    """Measure the canaries here against the checkpoint's reference; save and return the calibration."""
-    from archcast.profile.machine import host_name
+def calibrate(platform: Any, checkpoint_dir: str | Path, *, rounds: int = ROUNDS, progress: bool = False,
+              other_cpu: bool = False) -> dict[str, Any]:
+    """Measure the canaries here against the checkpoint's reference; save and return the calibration.
+
+    ``platform`` is the checkpoint's. On a machine whose CPU model is not the platform's device
+    (another platform: kernel types scale differently between CPU models) this refuses unless
+    ``other_cpu``: then the canaries are measured on this machine's own platform of the same
+    threads and optimisation level, and the calibration says which CPU it bridges to."""
+    from archcast.profile.machine import cpu_model, host_name
 
     cfg_path = Path(checkpoint_dir) / "config.json"
     try:
@@ -101,10 +106,23 @@ def calibrate(platform: Any, checkpoint_dir: str | Path, *, rounds: int = ROUNDS
     if ref is None:
         raise InvalidInputError(f"predictor {checkpoint_dir} records no reference canary times "
                                 "(reference_canary_ms): it cannot be calibrated to this machine")
+    here, device = cpu_model(), getattr(platform, "device", None)
+    measure_on, cross = platform, None
+    if device is not None and here != device:
+        if not other_cpu:
+            raise InvalidInputError(
+                f"this machine's CPU {here!r} is not the predictor's platform ({device!r}): it is another platform, "
+                "where kernel types scale differently; archcast calibrate --other-cpu scales by the canaries anyway "
+                "(docs/data.md measures the error that leaves)")
+        from archcast.profile.platform import default_platform
+
+        measure_on = default_platform(threads=platform.threads, graph_opt_level=platform.graph_opt_level)
+        cross = {"from": device, "to": here, "measured_platform_id": measure_on.platform_id}
     t0 = time.perf_counter()
-    local = measure_canaries(platform, rounds, progress)
+    local = measure_canaries(measure_on, rounds, progress)
     factor, ratios = speed_factor(local, ref)
     out = {"format": FORMAT, "format_version": 1, "platform": platform.name, "platform_id": platform.platform_id,
+           **({"other_cpu": cross} if cross else {}),
            "factor": factor, "per_canary": ratios, "canary_ms": local, "reference_canary_ms": ref, "stat": STAT,
            "host": host_name(), "checkpoint": str(checkpoint_dir),
            "reference": cfg.get("trained_on", {}).get("dataset") if isinstance(cfg.get("trained_on"), dict) else None,
@@ -150,7 +168,9 @@ def apply_calibration(pred: Any, cal: Mapping[str, Any]) -> Any:
     for o in pred.operators:
         o["ms"] = o["ms"] * f
     pred.by_op_type = {k: v * f for k, v in pred.by_op_type.items()}
-    pred.warnings.append(f"times scaled x{f:.3f} to this machine by its canaries (archcast calibrate, "
+    cross = cal.get("other_cpu") if isinstance(cal.get("other_cpu"), dict) else None
+    across = f" across CPU models ({cross.get('from')} -> {cross.get('to')}: expect a larger error)" if cross else ""
+    pred.warnings.append(f"times scaled x{f:.3f} to this machine by its canaries{across} (archcast calibrate, "
                          f"{cal.get('measured_at', '?')}); archcast predict --no-calibration for the reference machine")
     return pred
 

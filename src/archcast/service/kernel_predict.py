@@ -158,6 +158,12 @@ def _calibrated(out: Any, cfg: Any, pid: str | None) -> Any:
     ref = reference_of(cfg)
     cal = load_calibration(pid) if ref is not None else None
     if cal is None:
+        from archcast.profile.machine import cpu_model
+
+        device = (cfg.get("platform") or {}).get("device")
+        if device and cpu_model() != device and ref is not None:
+            out.warnings.append(f"times are for the predictor's machine ({device}), not this CPU ({cpu_model()}): "
+                                "archcast calibrate --other-cpu scales them by the canaries")
         return out
     local = cal.get("canary_ms")
     if not isinstance(local, dict):
