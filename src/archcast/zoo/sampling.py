@@ -77,6 +77,18 @@ def divisible(value: float, divisor: int = 8) -> int:
 
 
 # ---------------------------------------------------------------------------- sampling bases
+def _sample_v2(fam: Any, seed: int, version: str | None) -> ZooSample:
+    """``fam``'s config of ``seed`` at ``version``: the version-1 draws, then (version 2) the
+    family's ``widen`` draws from the same rng, so version 1 still regenerates every measured seed."""
+    fam._check_version(version)
+    v = str(version or fam.version)
+    rng = fam.rng(seed)
+    config = fam.sample_config(rng)
+    if v == "2":
+        fam.widen(rng, config)
+    return ZooSample(fam.name, int(seed), config, v)
+
+
 class ReferenceFamily(Family):
     """An image family re-sampled from a reference network; ``build`` calls :meth:`check` first.
 
@@ -94,13 +106,11 @@ class ReferenceFamily(Family):
         return ("1", "2") if self.image_sizes else ("1",)
 
     def sample(self, seed: int, version: str | None = None) -> ZooSample:
-        self._check_version(version)
-        v = str(version or self.version)
-        rng = self.rng(seed)
-        config = self.sample_config(rng)
-        if v == "2":
-            config["image_size"] = int(self.image_sizes[int(rng.integers(len(self.image_sizes)))])
-        return ZooSample(self.name, int(seed), config, v)
+        return _sample_v2(self, seed, version)
+
+    def widen(self, rng: np.random.Generator, config: dict[str, Any]) -> None:
+        """Version 2's draws, after every version-1 draw: the input size."""
+        config["image_size"] = int(self.image_sizes[int(rng.integers(len(self.image_sizes)))])
 
     def check(self, config: dict[str, Any]) -> None:
         """Raise ``InvalidInputError`` naming the keys of ``required_keys`` that ``config`` lacks."""
@@ -131,14 +141,12 @@ class CostTargetedFamily(Family):
         return ("1", "2") if self.widened else ("1",)
 
     def sample(self, seed: int, version: str | None = None) -> ZooSample:
-        self._check_version(version)
-        v = str(version or self.version)
-        rng = self.rng(seed)
-        config = self.sample_config(rng)
-        if v == "2":
-            for key in sorted(self.widened):
-                config[key] = choice(rng, self.widened[key])
-        return ZooSample(self.name, int(seed), config, v)
+        return _sample_v2(self, seed, version)
+
+    def widen(self, rng: np.random.Generator, config: dict[str, Any]) -> None:
+        """Version 2's draws, after every version-1 draw: the ``widened`` keys."""
+        for key in sorted(self.widened):
+            config[key] = choice(rng, self.widened[key])
 
     @abstractmethod
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
