@@ -174,7 +174,28 @@ def test_auto_picks_kernels_where_the_base_has_a_kernels_checkpoint(predictors, 
     assert _predictor(SimpleNamespace(**(vars(args) | {"predictor": "archcast"}))) == "archcast"
 
 
-def test_adapt_kernels_refuses_bad_requests(predictors):
+def test_the_base_platform_on_another_cpu_model_is_adapted_to(predictors, monkeypatch):
+    import archcast.adapt.kernels_run as kr
+    import archcast.profile.machine as machine
+    from archcast.errors import UnknownNameError
+
+    base, _ = kr._load_base("ort-cpu-1t", None)
+    device = base.checkpoint_config_["platform"]["device"]
+    monkeypatch.setattr(machine, "cpu_model", lambda: device)
+    assert kr._other_cpu(base) is False
+    with pytest.raises(InvalidInputError, match="is the base platform"):
+        adapt_kernels("ort-cpu-1t", 5, progress=False)
+    monkeypatch.setattr(machine, "cpu_model", lambda: "Other CPU")
+    assert kr._other_cpu(base) is True
+    # past the check: it goes on to build the pool (an unknown family stops it there, before any export)
+    with pytest.raises(UnknownNameError, match="no-such-family"):
+        adapt_kernels("ort-cpu-1t", 5, families=["no-such-family"], progress=False)
+
+
+def test_adapt_kernels_refuses_bad_requests(predictors, monkeypatch):
+    import archcast.adapt.kernels_run as kr
+
+    monkeypatch.setattr(kr, "_other_cpu", lambda base: False)  # this machine is the base's CPU model
     with pytest.raises(InvalidInputError, match="budget must be an integer >= 5"):
         adapt_kernels(NEW, 4, progress=False)
     with pytest.raises(InvalidInputError, match="is the base platform"):
@@ -195,7 +216,10 @@ def test_adapt_kernels_refuses_bad_requests(predictors):
     (["--platform", "ort-cpu-2t", "--base-platform", "ort-cpu-9t"],  # auto -> archcast: it has none either
      "no latency predictor for the base platform 'ort-cpu-9t'"),
 ])
-def test_cli_adapt_kernels_errors_are_one_line(predictors, capsys, argv, message):
+def test_cli_adapt_kernels_errors_are_one_line(predictors, capsys, monkeypatch, argv, message):
+    import archcast.adapt.kernels_run as kr
+
+    monkeypatch.setattr(kr, "_other_cpu", lambda base: False)
     assert main(["adapt", *argv, "--db", str(predictors / "e.db"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("archcast: error:")

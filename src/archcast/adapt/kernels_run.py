@@ -178,6 +178,15 @@ def _load_base(base_platform: str, base_dir: str | Path | None) -> tuple[Any, Pa
     return KernelLatency.load(d), d
 
 
+def _other_cpu(base: Any) -> bool:
+    """Whether this machine's CPU model is not the one ``base`` was trained on: then the platform
+    of the same name is another platform here, and adapting to it is what the user needs."""
+    from archcast.profile.machine import cpu_model
+
+    device = ((getattr(base, "checkpoint_config_", None) or {}).get("platform") or {}).get("device")
+    return bool(device) and device != cpu_model()
+
+
 def adapt_kernels(
     platform_name: str,
     budget: int = DEFAULT_KERNEL_BUDGET,
@@ -204,7 +213,8 @@ def adapt_kernels(
 
     Raises:
         InvalidInputError: a budget below ``MIN_BUDGET``, an unknown platform name, the base
-            platform itself, or no kernels checkpoint to adapt from.
+            platform itself on the CPU model it was trained on (on another CPU model the same name is
+            another platform and is adapted to), or no kernels checkpoint to adapt from.
         ArchcastError: fewer than three picks could be measured.
     """
     from archcast.adapt.kernel_pick import pick_for_kernels
@@ -217,13 +227,13 @@ def adapt_kernels(
 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_BUDGET:
         raise InvalidInputError(f"budget must be an integer >= {MIN_BUDGET} (models to measure); got {budget!r}")
-    if platform_name == base_platform:
+    base, base_path = _load_base(base_platform, base_dir)
+    if platform_name == base_platform and not _other_cpu(base):
         raise InvalidInputError(
             f"--platform {platform_name!r} is the base platform: its predictor needs no adapting; "
             "name another platform, e.g. ort-cpu-2t or ort-cpu-1t-disable")
-    platform = platform_from_name(platform_name)
+    platform = platform_from_name(platform_name)  # this machine's: on another CPU model, another platform id
     get_backend(platform.backend).check_available(platform)  # before minutes of exporting
-    base, base_path = _load_base(base_platform, base_dir)
     out_dir = Path(out) if out is not None else kernel_predictor_dir(platform_name, user=True)
     if measure_kw is None:
         from archcast.data.latency_dataset import DEFAULT_MEASURE_KW

@@ -36,7 +36,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     if args.budget is not None and args.budget < MIN_BUDGET:
         raise InvalidInputError(f"--budget must be >= {MIN_BUDGET} (graphs to measure); got {args.budget}")
-    if args.platform == args.base_platform:
+    if args.platform == args.base_platform and _predictor(args) != "kernels":
         raise InvalidInputError(f"--platform {args.platform!r} is the base platform (--base-platform): "
                                 "its predictor needs no adapting; name another platform, e.g. ort-cpu-2t")
     if args.min_runs < 1 or args.min_time < 0:
