@@ -107,7 +107,8 @@ def export_campaign(store: Store, out: Path, pid: str, batch_size: int, campaign
     first = {fp: by_id[r.row_id] for (fp, p), r in accepted.items() if p == passes[0]}
     ok = sorted((first[fp] for fp in labs if fp in first), key=lambda r: model_order(r.family, r.seed, r.fingerprint))
     if not ok:
-        raise StoreError(f"campaign {name!r} has no model measured ok in {passes[0]}")
+        raise StoreError(f"campaign {name!r} has no model measured ok in {passes[0]} at batch size {batch_size} "
+                         "(a campaign measured at another batch size needs --batch-size)")
     failed = sorted((by_id[r.row_id] for r in rows if r.role != CANARY and r.pass_id == passes[0] and
                      r.status != "ok" and not r.superseded and r.fingerprint not in labs),
                     key=lambda r: model_order(r.family, r.seed, r.fingerprint))
