@@ -181,10 +181,9 @@ def _load_base(base_platform: str, base_dir: str | Path | None) -> tuple[Any, Pa
 def _other_cpu(base: Any) -> bool:
     """Whether this machine's CPU model is not the one ``base`` was trained on: then the platform
     of the same name is another platform here, and adapting to it is what the user needs."""
-    from archcast.profile.machine import cpu_model
+    from archcast.service.calibration import other_cpu_of
 
-    device = ((getattr(base, "checkpoint_config_", None) or {}).get("platform") or {}).get("device")
-    return bool(device) and device != cpu_model()
+    return other_cpu_of(getattr(base, "checkpoint_config_", None)) is not None
 
 
 def adapt_kernels(

@@ -87,6 +87,15 @@ def speed_factor(local_ms: Mapping[str, float], reference_ms: Mapping[str, float
     return math.exp(sum(math.log(v) for v in ratios.values()) / len(ratios)), ratios
 
 
+def other_cpu_of(cfg: Mapping[str, Any] | None) -> str | None:
+    """The CPU model a checkpoint config's platform was measured on when it is not this machine's
+    (another platform: kernel types scale differently between CPU models), else None."""
+    from archcast.profile.machine import cpu_model
+
+    device = ((cfg or {}).get("platform") or {}).get("device")
+    return device if device and device != cpu_model() else None
+
+
 def calibrate(platform: Any, checkpoint_dir: str | Path, *, rounds: int = ROUNDS, progress: bool = False,
               other_cpu: bool = False) -> dict[str, Any]:
     """Measure the canaries here against the checkpoint's reference; save and return the calibration.
@@ -108,7 +117,7 @@ def calibrate(platform: Any, checkpoint_dir: str | Path, *, rounds: int = ROUNDS
                                 "(reference_canary_ms): it cannot be calibrated to this machine")
     here, device = cpu_model(), getattr(platform, "device", None)
     measure_on, cross = platform, None
-    if device is not None and here != device:
+    if other_cpu_of({"platform": {"device": device}}):
         if not other_cpu:
             raise InvalidInputError(
                 f"this machine's CPU {here!r} is not the predictor's platform ({device!r}): it is another platform, "

@@ -159,9 +159,10 @@ def _calibrated(out: Any, cfg: Any, pid: str | None) -> Any:
     cal = load_calibration(pid) if ref is not None else None
     if cal is None:
         from archcast.profile.machine import cpu_model
+        from archcast.service.calibration import other_cpu_of
 
-        device = (cfg.get("platform") or {}).get("device")
-        if device and cpu_model() != device and ref is not None:
+        device = other_cpu_of(cfg)
+        if device and ref is not None:
             out.warnings.append(f"times are for the predictor's machine ({device}), not this CPU ({cpu_model()}): "
                                 "archcast calibrate --other-cpu scales them by the canaries")
         return out

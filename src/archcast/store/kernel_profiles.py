@@ -140,12 +140,7 @@ class KernelProfileMethods:
 
     def known_graphs(self, fingerprints: Sequence[str]) -> set[str]:
         """The subset of ``fingerprints`` whose graph is stored."""
-        out: set[str] = set()
-        fps = [str(f) for f in fingerprints]
-        with self._tx("checking graphs", write=False) as s:
-            for k in range(0, len(fps), 500):
-                out.update(s.scalars(select(GraphRow.fingerprint).where(GraphRow.fingerprint.in_(fps[k:k + 500]))))
-        return out
+        return self._known(GraphRow.fingerprint, fingerprints, "checking graphs")
 
 
 def _profile_values(item: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, float]]]:

@@ -566,11 +566,15 @@ class Store(TokenMethods, KernelProfileMethods):
 
     def known_push_ids(self, push_ids: Sequence[str]) -> set[str]:
         """The subset of ``push_ids`` already stored (agents push only the others)."""
+        return self._known(MeasurementRow.push_id, push_ids, "checking pushed ids")
+
+    def _known(self, column: Any, values: Sequence[str], action: str) -> set[str]:
+        """The subset of ``values`` found in ``column`` (queried in chunks of 500)."""
         out: set[str] = set()
-        ids = [str(i) for i in push_ids]
-        with self._tx("checking pushed ids", write=False) as s:
-            for k in range(0, len(ids), 500):
-                out.update(s.scalars(select(MeasurementRow.push_id).where(MeasurementRow.push_id.in_(ids[k:k + 500]))))
+        vals = [str(v) for v in values]
+        with self._tx(action, write=False) as s:
+            for k in range(0, len(vals), 500):
+                out.update(s.scalars(select(column).where(column.in_(vals[k:k + 500]))))
         return out
 
     def _pushed_graph_values(self, graph: "NetGraph", prov: Mapping[str, Any] | None) -> dict[str, Any]:
