@@ -166,34 +166,25 @@ def run_job(job: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
 
 def kernel_agreement(pred_us: list[np.ndarray], graphs: list[Any], measured: list[dict[str, float]],
                      top: int = 5) -> dict[str, list[float]]:
-    """Per test model, predicted against profiled kernel times: ``mape`` over its labelled kernels,
-    ``wape`` (sum |p - t| / sum t: the error where the time is) and ``top5`` (the share of the
-    profiler's ``top`` slowest kernels that are among the predicted ``top`` slowest)."""
+    """Per test model, predicted against profiled kernel times (:func:`archcast.metrics.kernel_agreement`):
+    ``mape`` over its labelled kernels, ``wape`` and ``top5``."""
     mape, wape, overlap = [], [], []
     for p, g, lab in zip(pred_us, graphs, measured):
-        names = [n.name for n in g.nodes]
-        t = np.array([lab.get(n, np.nan) for n in names], dtype=np.float64)
-        ok = np.isfinite(t) & (t > 0)
-        if ok.sum() == 0:
-            continue
-        pp, tt = np.asarray(p)[ok], t[ok]
-        mape.append(float(np.mean(np.abs(pp / tt - 1.0))))
-        wape.append(float(np.abs(pp - tt).sum() / tt.sum()))
-        k = min(top, int(ok.sum()))
-        overlap.append(len(set(np.argsort(-pp)[:k]) & set(np.argsort(-tt)[:k])) / k)
+        a = metrics.kernel_agreement(np.asarray(p), np.array([lab.get(n.name, np.nan) for n in g.nodes]), top)
+        if a is not None:
+            mape.append(a[0])
+            wape.append(a[1])
+            overlap.append(a[2])
     return {"mape": [round(v, 5) for v in mape], "wape": [round(v, 5) for v in wape],
             "top5": [round(v, 4) for v in overlap]}
 
 
 def kernel_summary(runs: list[dict[str, Any]], seeds: int) -> dict[str, dict[str, float]]:
-    """Mean +- std over seeds of :func:`kernel_agreement` pooled over a protocol's test models."""
-    def over_seeds(field: str, stat: Callable[[list[float]], float]) -> dict[str, float]:
-        return _mean_std([stat([v for r in runs if r["seed"] == s for v in r["kernels"][field]]) for s in range(seeds)])
-
-    return {"median_kernel_mape": over_seeds("mape", lambda v: float(np.median(v))),
-            "mean_wape": over_seeds("wape", lambda v: float(np.mean(v))),
-            "top5_overlap": over_seeds("top5", lambda v: float(np.mean(v))),
-            "top5_at_least_4": over_seeds("top5", lambda v: float(np.mean(np.asarray(v) >= 0.8)))}
+    """Mean +- std over seeds of :func:`archcast.metrics.kernel_agreement_summary` pooled over a
+    protocol's test models."""
+    per_seed = [metrics.kernel_agreement_summary(*([v for r in runs if r["seed"] == s for v in r["kernels"][f]]
+                                                    for f in ("mape", "wape", "top5"))) for s in range(seeds)]
+    return {k: _mean_std([ps[k] for ps in per_seed]) for k in per_seed[0]}
 
 
 def _job_key(job: dict[str, Any], fingerprint: str) -> str:

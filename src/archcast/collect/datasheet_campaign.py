@@ -156,6 +156,19 @@ def write_campaign_datasheet(ds: LatencyDataset, family_rows: list[str], note: s
     return path
 
 
+def _kernel_agreement_lines(nf: dict[str, Any]) -> list[str]:
+    L = []
+    for key, what in (("between_passes", "the second label pass against the first"),
+                      ("retest", "the retest pass against the label")):
+        a = (nf.get("kernel_agreement") or {}).get(key)
+        if a:
+            L += [f"Kernel times as the latency bench scores a predictor's, {what} ({a['n_models']} models): "
+                  f"median kernel MAPE {_pct(a['median_kernel_mape'])}, WAPE {_pct(a['mean_wape'])}, top-5 overlap "
+                  f"{_pct(a['top5_overlap'])}, at least 4 of the 5 slowest in common on {_pct(a['top5_at_least_4'])} "
+                  "of models.", ""]
+    return L
+
+
 def _noise_lines(nf: dict[str, Any]) -> list[str]:
     L = ["## Noise floor", ""]
     sp = nf.get("label_spread")
@@ -169,6 +182,7 @@ def _noise_lines(nf: dict[str, Any]) -> list[str]:
             L.append(f"| {b['stat']} | {'yes' if b['canary_normalised'] else 'no'} | {_pct(b['mape'])} | "
                      f"{_pct(b['median_ape'])} | {_pct(b['p90_ape'])} |")
         L.append("")
+    L += _kernel_agreement_lines(nf)
     if not nf.get("ablation"):
         return L + ["No retest pass yet: `archcast profile --campaign DIR --db DB --retest 100`, then export again.", ""]
     lab = nf["label"]

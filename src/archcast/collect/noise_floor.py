@@ -8,7 +8,11 @@ so anyone can recompute it: :func:`campaign_noise` returns the figures that
   apart, new processes), per statistic, with and without canary normalisation;
 * **retest**: the label against a later retest pass (``<campaign>/retest<k>``), for every protocol
   variant (:func:`archcast.collect.labels.ablation`), per family for the label as built;
-* **kernels**: per-kernel times of the retest against the label passes (kernels >= 1 % of a run).
+* **kernels**: per-kernel times of the retest against the label passes (kernels >= 1 % of a run);
+* **kernel agreement**: the same per-model figures the latency bench gives a predictor's kernel
+  times (median kernel MAPE, WAPE, top-5 overlap; :func:`archcast.metrics.kernel_agreement`), for
+  the second label pass against the first and for the retest against the label: how well a
+  *measurement* agrees with the kernel labels, the floor for a predictor's kernel figures.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from archcast.collect.labels import (
 )
 from archcast.data.latency_dataset import LatencyDataset
 from archcast.errors import InvalidInputError
+from archcast.metrics import kernel_agreement, kernel_agreement_summary
 
 
 def campaign_noise(ds: LatencyDataset) -> dict[str, Any]:
@@ -77,6 +82,9 @@ def campaign_noise(ds: LatencyDataset) -> dict[str, Any]:
                 if tr:
                     between.append({"stat": s, "canary_normalised": use, **tr})
         out["between_passes"] = between
+    agreement = _kernel_agreement(ds, pairs, passes, retests[-1] if retests else None)
+    if agreement:
+        out["kernel_agreement"] = agreement
     if retests:
         rt = retests[-1]
         out["retest_pass"] = rt
@@ -125,6 +133,48 @@ def _kernel_retest(ds: LatencyDataset, passes: list[str], retest: str, stat: str
         return None
     st = ape_stats(np.array([label[k] for k in keys]), np.array([again[k] for k in keys]))
     return {"n_kernels": len(keys), "n_models": len({k[0] for k in keys}), **st}
+
+
+def _kernel_agreement(ds: LatencyDataset, pairs: list[tuple[str, str]], passes: list[str],
+                      retest: str | None) -> dict[str, Any]:
+    """:func:`kernel_agreement` of one measurement against another, per model, pooled like the
+    latency bench pools a predictor's (``kernel_summary``): ``between_passes`` = the second label
+    pass of each campaign against its first, ``retest`` = the retest pass against the label (the
+    median over label passes, as :meth:`LatencyDataset.kernel_labels` builds it). Kernel times are
+    the per-pass minimum, as in the labels. Empty where the data set has no kernel tables."""
+    want = set(passes) | ({retest} if retest else set())
+    by: dict[str, dict[str, dict[str, float]]] = {}
+    for k in ds.iter_kernels():
+        if k.pass_id in want:
+            by.setdefault(k.fingerprint, {}).setdefault(k.pass_id, {})[k.kernel] = (
+                k.kernel_us_min if k.kernel_us_min is not None else k.kernel_us)
+
+    def pooled(compare: list[tuple[dict[str, float], dict[str, float]]]) -> dict[str, Any] | None:
+        vals = []
+        for again, label in compare:
+            names = sorted(set(again) & set(label))
+            a = kernel_agreement(np.array([again[n] for n in names]), np.array([label[n] for n in names])) if names else None
+            if a is not None:
+                vals.append(a)
+        if not vals:
+            return None
+        return {"n_models": len(vals), **kernel_agreement_summary(*(list(v) for v in zip(*vals)))}
+
+    out: dict[str, Any] = {}
+    between = pooled([(per[p2], per[p1]) for per in by.values() for p1, p2 in pairs if p1 in per and p2 in per])
+    if between:
+        out["between_passes"] = between
+    if retest:
+        compare = []
+        for per in by.values():
+            lab = [per[p] for p in passes if p in per]
+            if retest in per and lab:
+                names = set().union(*lab)
+                compare.append((per[retest], {n: float(np.median([x[n] for x in lab if n in x])) for n in names}))
+        rt = pooled(compare)
+        if rt:
+            out["retest"] = rt
+    return out
 
 
 __all__ = ["campaign_noise"]
