@@ -250,3 +250,44 @@ def test_kernel_profile_keeps_the_optimized_graph_as_ir():
     assert kernel_nodes <= {n.name for n in opt.graph.node}
     assert kernel_nodes <= {n.name for n in graph.nodes}
     assert 0.3 < p.coverage <= 1.05 and graph.flops > 0
+
+
+def _profiled_optimized(tmp_path, model):
+    """A profiled run of ``model`` that saves its optimised graph: (path, feeds, the profiler's shapes)."""
+    from archcast.profile.kernels import profile_output_shapes, read_profile_events
+    from archcast.profile.ort import _session, prepare_model, random_inputs
+
+    label, data, highs, _ = prepare_model(model, "m", 0)
+    opt = str(tmp_path / "opt.onnx")
+    sess = _session(data, PLATFORM, label, profile_prefix=str(tmp_path / "p"), optimized_path=opt)
+    feeds = random_inputs(sess, 1, int_highs=highs)
+    for _ in range(3):
+        sess.run(None, feeds)
+    return opt, feeds, profile_output_shapes(read_profile_events(sess.end_profiling()))
+
+
+def test_optimized_shapes_from_the_profiler_match_a_run_with_every_tensor_out(tmp_path):
+    from archcast.profile.kernels import annotate_optimized
+    from archcast.profile.ort import session_options
+
+    # conv (NCHWc + reorders once optimised) -> ArgMax (an int64 tensor) -> Cast -> Add
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((16, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("ArgMax", ["r"], ["am"], name="argmax", axis=1, keepdims=1),
+             helper.make_node("Cast", ["am"], ["f"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Add", ["r", "f"], ["y"], name="add")]
+    g = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 32, 32])], [w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    opt, feeds, shapes = _profiled_optimized(tmp_path, model)
+    by_run = annotate_optimized(opt, feeds, session_options(PLATFORM), "m")
+    assert annotate_optimized(opt, feeds, session_options(PLATFORM), "m", profiled=shapes) == by_run
+    annotated = onnx.load_from_string(by_run)
+    types = {v.name: v.type.tensor_type.elem_type for v in annotated.graph.value_info}
+    assert TensorProto.INT64 in types.values() and len(types) >= 4
+    # kernels the profiler did not list: the run fills the gap, same result
+    assert annotate_optimized(opt, feeds, session_options(PLATFORM), "m", profiled={}) == by_run
+    wrong = {k: [(TensorProto.DOUBLE, d) for _, d in v] for k, v in shapes.items()}
+    assert annotate_optimized(opt, feeds, session_options(PLATFORM), "m", profiled=wrong) != by_run

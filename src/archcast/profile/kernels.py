@@ -7,8 +7,10 @@ session option ``optimized_model_filepath`` saves the graph it executes; its pro
 * reads the profiler's JSON into per-kernel times (:func:`parse_ort_profile`, a median over runs),
 * turns the saved optimised model into a weight-free ONNX model whose every tensor has its shape
   in ``value_info`` (:func:`annotate_optimized`): ONNX shape inference knows no contrib ops
-  (``com.microsoft.nchwc.Conv``...), so the shapes come from running the optimised graph once with
-  every intermediate tensor as an output. The ONNX frontend reads the result as archcast IR.
+  (``com.microsoft.nchwc.Conv``...), so the shapes come from the profiler itself (each kernel
+  event lists its outputs' types and shapes: :func:`profile_output_shapes`), or, where it leaves a
+  tensor out, from running the optimised graph once with every intermediate tensor as an output.
+  The ONNX frontend reads the result as archcast IR.
 """
 
 from __future__ import annotations
@@ -52,16 +54,23 @@ def ort_reason(e: BaseException) -> str:
     return line[:500]
 
 
-def parse_ort_profile(path: str | Path, skip_runs: int = 0) -> NodeProfile:
-    """Per-kernel times from an onnxruntime profiler JSON file.
+def read_profile_events(path: str | Path) -> list[dict[str, Any]]:
+    """The events of an onnxruntime profiler JSON file."""
+    events = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(events, dict):  # some versions wrap the list
+        events = events.get("traceEvents", [])
+    return list(events)
+
+
+def parse_ort_profile(path: str | Path, skip_runs: int = 0, events: list[dict[str, Any]] | None = None) -> NodeProfile:
+    """Per-kernel times from an onnxruntime profiler JSON file (or its already read ``events``).
 
     Runs are the ``model_run`` events; the first ``skip_runs`` are dropped with the kernel events
     inside them. A kernel's time is the median over runs of its summed ``_kernel_time`` events in
     each run (0 in a run where it did not execute), with its minimum too; ``run_us`` is the median run.
     """
-    events = json.loads(Path(path).read_text(encoding="utf-8"))
-    if isinstance(events, dict):  # some versions wrap the list
-        events = events.get("traceEvents", [])
+    if events is None:
+        events = read_profile_events(path)
     runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
                   key=lambda e: e["ts"])[skip_runs:]
     if not runs:
@@ -83,6 +92,54 @@ def parse_ort_profile(path: str | Path, skip_runs: int = 0) -> NodeProfile:
     return NodeProfile(nodes=nodes, runs=len(runs), run_us=float(np.median(ends - starts)))
 
 
+# the element type names of the profiler's ``output_type_shape`` (onnxruntime's C++ type names)
+_PROFILE_TYPES = {"float": DataType.FLOAT, "double": DataType.DOUBLE, "float16": DataType.FLOAT16,
+                  "bfloat16": DataType.BFLOAT16, "int8": DataType.INT8, "int16": DataType.INT16,
+                  "int32": DataType.INT32, "int64": DataType.INT64, "uint8": DataType.UINT8,
+                  "uint16": DataType.UINT16, "uint32": DataType.UINT32, "uint64": DataType.UINT64,
+                  "bool": DataType.BOOL}
+
+
+def profile_output_shapes(events: list[dict[str, Any]]) -> dict[str, list[tuple[int, list[int]]]]:
+    """Per kernel (node name): its outputs' ``(ONNX element type, shape)`` as the profiler lists
+    them (``args.output_type_shape`` of the node's first ``_kernel_time`` event; the outputs that
+    hold a tensor, in order). A node whose list has a type this table does not know is left out."""
+    out: dict[str, list[tuple[int, list[int]]]] = {}
+    for e in events:
+        name = str(e.get("name", ""))
+        if e.get("cat") != "Node" or not name.endswith(_KERNEL_SUFFIX):
+            continue
+        node = name[: -len(_KERNEL_SUFFIX)]
+        if node in out:
+            continue
+        shapes = []
+        for entry in (e.get("args") or {}).get("output_type_shape") or []:
+            if not isinstance(entry, dict) or len(entry) != 1:
+                break
+            (tname, dims), = entry.items()
+            if tname not in _PROFILE_TYPES or not isinstance(dims, list):
+                break
+            shapes.append((_PROFILE_TYPES[tname], [int(d) for d in dims]))
+        else:
+            out[node] = shapes
+    return out
+
+
+def _shapes_of(g: Any, names: list[str], profiled: dict[str, list[tuple[int, list[int]]]]) -> dict[str, tuple[int, list[int]]] | None:
+    """``names``' types and shapes from the profiler's lists, or None if any is missing: a node's
+    non-empty outputs must match its list one to one (the profiler skips outputs holding no tensor)."""
+    want, got = set(names), {}
+    for n in g.node:
+        outs = [o for o in n.output if o]
+        if not want.intersection(outs):
+            continue
+        lst = profiled.get(n.name)
+        if lst is None or len(lst) != len(outs):
+            return None
+        got.update(zip(outs, lst))
+    return got if want <= set(got) else None
+
+
 def _shape_setting(model: onnx.ModelProto) -> set[str]:
     return {x for n in model.graph.node for i, x in enumerate(n.input) if x and (n.op_type, i) in SHAPE_SETTING_SLOTS}
 
@@ -101,19 +158,27 @@ def strip_kernel_weights(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def annotate_optimized(path: str | Path, feeds: dict[str, np.ndarray], session_options: Any,
-                       label: str = "model") -> bytes:
+                       label: str = "model", profiled: dict[str, list[tuple[int, list[int]]]] | None = None) -> bytes:
     """The optimised model saved at ``path`` as weight-free ONNX bytes with every intermediate
     tensor's shape and element type in ``value_info`` (see the module docstring).
 
-    ``session_options`` is a fresh ``onnxruntime.SessionOptions`` of the platform (threads...);
-    its optimisation level is turned off here, since the graph is already optimised.
+    ``profiled``: :func:`profile_output_shapes` of a profiled run of this graph; when it covers
+    every intermediate tensor, no session is needed. Otherwise ``session_options`` (a fresh
+    ``onnxruntime.SessionOptions`` of the platform: threads...) runs the graph once with every
+    tensor as an output, its optimisation level turned off, since the graph is already optimised.
     """
-    import onnxruntime as ort
-
     model = P.parse_model(Path(path).read_bytes())  # onnxruntime saves the weights inline
     g = model.graph
     have = {o.name for o in g.output} | {i.name for i in g.input} | {t.name for t in g.initializer}
     names = list(dict.fromkeys(o for n in g.node for o in n.output if o and o not in have))
+    known = _shapes_of(g, names, profiled) if profiled is not None else None
+    if known is not None:
+        for x in names:
+            elem, dims = known[x]
+            g.value_info.append(P.make_tensor_value_info(x, elem, dims))
+        return strip_kernel_weights(model).SerializeToString()
+    import onnxruntime as ort
+
     work = P.pb().ModelProto()
     work.CopyFrom(model)
     work.graph.output.extend(P.pb().ValueInfoProto(name=x) for x in names)
@@ -131,4 +196,5 @@ def annotate_optimized(path: str | Path, feeds: dict[str, np.ndarray], session_o
     return strip_kernel_weights(model).SerializeToString()
 
 
-__all__ = ["ORT_ERRORS", "SHAPE_SETTING_SLOTS", "annotate_optimized", "ort_reason", "parse_ort_profile", "strip_kernel_weights"]
+__all__ = ["ORT_ERRORS", "SHAPE_SETTING_SLOTS", "annotate_optimized", "ort_reason", "parse_ort_profile",
+           "profile_output_shapes", "read_profile_events", "strip_kernel_weights"]

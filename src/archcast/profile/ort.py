@@ -47,6 +47,8 @@ from archcast.profile.kernels import (
     annotate_optimized,
     ort_reason,
     parse_ort_profile,
+    profile_output_shapes,
+    read_profile_events,
 )
 from archcast.profile.machine import cpu_model, host_name
 from archcast.profile.measurement import Measurement, MeasurementError, NodeProfile
@@ -393,9 +395,11 @@ def _profile(data: bytes, platform: Platform, feeds: dict[str, np.ndarray], outp
             raise MeasurementError("profile", _reason(e), model=label) from None
         path = sess.end_profiling()
         del sess
-        prof = parse_ort_profile(path, skip_runs=2)
-        if opt_path is not None:
-            prof.optimized_onnx = annotate_optimized(opt_path, feeds, session_options(platform), label)
+        events = read_profile_events(path)
+        prof = parse_ort_profile(path, skip_runs=2, events=events)
+        if opt_path is not None:  # shapes from the profiler; a session only for what it leaves out
+            prof.optimized_onnx = annotate_optimized(opt_path, feeds, session_options(platform), label,
+                                                     profiled=profile_output_shapes(events))
         return prof
 
 
