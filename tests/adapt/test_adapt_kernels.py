@@ -223,3 +223,29 @@ def test_cli_adapt_kernels_errors_are_one_line(predictors, capsys, monkeypatch, 
     assert main(["adapt", *argv, "--db", str(predictors / "e.db"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("archcast: error:")
+
+
+def test_far_from_training_reference_of_an_adapted_checkpoint(tmp_path, runtime_pool, monkeypatch):
+    import archcast.adapt.kernels_run as kr
+    from archcast.predictors.latency.far import FarFromTraining, kernel_ood_features
+
+    base_dir = shipped_dir() / "kernels-ort-cpu-1t"
+    base_cfg = json.loads((base_dir / "config.json").read_text())
+    pool = [(s, g) for s, g, _ in runtime_pool.values()]
+    runtime = [rg for _, _, rg in runtime_pool.values()]
+    have = list(range(len(pool)))
+    # the same runtime graphs (the base platform's settings on another CPU): the base's reference, copied
+    same = kr._far_reference(base_cfg, base_dir, platform_from_name("ort-cpu-1t"), pool, runtime, have, tmp_path / "a")
+    assert same["threshold"] == base_cfg["ood"]["threshold"] and same["measured"] == base_cfg["ood"]["measured"]
+    assert "base checkpoint" in same["source"]
+    assert (tmp_path / "a" / same["file"]).read_bytes() == (base_dir / base_cfg["ood"]["file"]).read_bytes()
+    # another optimisation level: another kernel mix, so a reference fitted on the pool's runtime graphs
+    assert kr._far_reference(base_cfg, base_dir, platform_from_name(NEW), pool, runtime, have, tmp_path / "b") is None
+    monkeypatch.setattr(kr, "MIN_POOL_REFERENCE", len(pool))
+    other = kr._far_reference(base_cfg, base_dir, platform_from_name(NEW), pool, runtime, have, tmp_path / "b")
+    assert other["n_reference"] == len(pool) and other["n_families"] == len(FAMS) and "measured" not in other
+    assert "adapt pool" in other["source"] and other["k"] == base_cfg["ood"]["k"]
+    ref = FarFromTraining.load(tmp_path / "b", other["file"])
+    assert ref.threshold_ == pytest.approx(other["threshold"])
+    x = [kernel_ood_features(rg, g.flops, g.memory_bytes, g.params) for (_, g), rg in zip(pool, runtime)]
+    assert np.all(ref.score(np.array(x)) < ref.score(np.array(x) + 10.0))  # far rows score farther

@@ -18,13 +18,16 @@ checkpoint; :func:`adapt_kernels`):
    shipped checkpoint was trained on where the store has it (:func:`label_of`);
 6. **save** as ``kernels-<platform>`` in the user predictor directory
    (:func:`~archcast.service.checkpoints.kernel_predictor_dir`), which ``archcast predict
-   --platform <platform>`` then uses for ONNX models.
+   --platform <platform>`` then uses for ONNX models, with a far-from-training reference: the
+   base's where onnxruntime builds the same runtime graphs here, else one fitted on the pool's
+   runtime graphs on the new platform (:func:`_far_reference`).
 
 Latencies are milliseconds; MAPE values are fractions, not percent.
 """
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 # One adapt() measurement is one pass: its cpu_ms_min on a 1-thread platform (the runtime runs every
 # kernel on the calling thread); with more threads the thread's CPU time is not the latency, so the
 # wall-clock minimum; the median for rows written without either.
+MIN_POOL_REFERENCE = 10  # pool models with a runtime graph below which no far-from-training reference is fitted
 LABEL_STATS = ("cpu_ms_min", "latency_ms_min", "latency_ms_median")
 
 
@@ -93,6 +97,46 @@ def _runtime_graphs(pool: Sequence[tuple["ZooSample", "NetGraph"]], platform: "P
         warnings.warn(f"{len(failed)} candidate(s) have no runtime graph on {platform.name} and were left out: "
                       + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else ""), RuntimeWarning, stacklevel=3)
     return out
+
+
+def _same_runtime_graphs(base_platform: dict[str, Any], platform: "Platform") -> bool:
+    """Whether onnxruntime builds the same runtime graphs here as for the base's training models:
+    the same runtime version and optimisation level (threads and CPU model do not change them)."""
+    return all(base_platform.get(k) == getattr(platform, k) for k in ("runtime", "runtime_version", "graph_opt_level"))
+
+
+def _far_reference(base_cfg: dict[str, Any], base_path: Path, platform: "Platform",
+                   pool: Sequence[tuple["ZooSample", "NetGraph"]], runtime: Sequence["NetGraph | None"],
+                   have: Sequence[int], out_dir: Path) -> dict[str, Any] | None:
+    """The adapted checkpoint's far-from-training reference (its config's ``ood`` entry; the file
+    is written into ``out_dir``). Where the runtime graphs are the base's, the base's reference (its
+    training models, the threshold and the held-out evidence) is copied. Otherwise the kernel mix
+    differs, and a reference is fitted on the candidate pool's runtime graphs on this platform (the
+    zoo families the base was trained on), with the base's k and q; its threshold comes from the
+    pool's inner leave-one-family-out, and the base's held-out evidence does not carry over."""
+    from archcast.predictors.latency.far import FILE, FarFromTraining, kernel_ood_features
+
+    ood = base_cfg.get("ood") if isinstance(base_cfg.get("ood"), dict) else None
+    src = base_path / str(ood["file"]) if ood and ood.get("file") and Path(str(ood["file"])).name == ood["file"] else None
+    if src is not None and src.is_file() and _same_runtime_graphs(base_cfg.get("platform") or {}, platform):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out_dir / src.name)
+        return {**ood, "source": f"the base checkpoint's training models ({base_path.name}): onnxruntime builds the "
+                                 f"same runtime graphs on {platform.name}"}
+    fams = [pool[i][0].family for i in have]
+    if len(set(fams)) < 2 or len(have) < MIN_POOL_REFERENCE:
+        return None
+    k = int(ood.get("k", 5)) if ood else 5
+    q = float(ood.get("q", 0.95)) if ood else 0.95
+    x = [kernel_ood_features(runtime[i], pool[i][1].flops, pool[i][1].memory_bytes, pool[i][1].params) for i in have]
+    ref = FarFromTraining(k=k, q=q).fit(x, fams)
+    path = ref.save(out_dir, FILE)
+    return {"kind": "kernel-mix/size", "file": path.name, "k": k, "q": q, "threshold": float(ref.threshold_),
+            "n_reference": len(x), "n_families": len(ref.families_),
+            "rule": f"mean distance to the {k} nearest pool models (standardised log sizes + sqrt kernel-class shares) "
+                    f"above the {q:g} quantile of the pool families' inner leave-one-family-out scores",
+            "source": f"the adapt pool's runtime graphs on {platform.name} ({len(x)} models of {len(ref.families_)} "
+                      "families): this platform's kernel mix differs from the base's"}
 
 
 @dataclass
@@ -291,6 +335,9 @@ def adapt_kernels(
     for key in ("interval", "train_ops"):
         if key in base_cfg:
             extra[key] = base_cfg[key]
+    ood = _far_reference(base_cfg, base_path, platform, pool, runtime, have, out_dir)
+    if ood is not None:
+        extra["ood"] = ood
     saved = Path(adapted.save(out_dir, extra=extra))
     return KernelAdaptReport(
         platform=platform, base_platform=base_platform, base_dir=base_path, budget=budget, pool_size=len(pool),
