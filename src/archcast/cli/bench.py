@@ -174,6 +174,30 @@ def cmd_bench_far_from_training(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_published(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from archcast.bench.published import markdown, run_published_bench, write
+    from archcast.service.checkpoints import kernel_predictor_dir
+
+    checkpoint = args.checkpoint or kernel_predictor_dir(args.platform)
+    if checkpoint is None or not (Path(checkpoint) / "config.json").is_file():
+        raise InvalidInputError(f"no kernels checkpoint for {args.platform!r}: pass --checkpoint DIR")
+    if not Path(args.dataset).is_dir():
+        raise InvalidInputError(f"data set directory {args.dataset!r} does not exist")
+    stem = f"published_{args.platform}" + (f"_{args.tag}" if args.tag else "")
+    out = results_dir(args, stem)
+    cache = Path(args.measurements) if args.measurements else out / f"{stem}_measured.json"
+    res = run_published_bench(args.names, checkpoint, args.dataset, cache, rounds=args.rounds, k=args.calib_nets,
+                              draws=args.draws, remeasure=args.remeasure, progress=not args.no_progress)
+    command = "archcast " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write(res, out, stem, command)
+    print(markdown(res, command))
+    print("wrote " + ", ".join(str(p) for p in [*paths, cache]))
+    return 0
+
+
 def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
     from archcast.bench.latency_speed import markdown, run_speed
 
@@ -188,7 +212,7 @@ def cmd_bench_latency_speed(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add ``bench accuracy|speed|latency|latency-speed|adapt|adapt-kernels|far-from-training``."""
+    """Add ``bench accuracy|speed|latency|latency-speed|adapt|adapt-kernels|far-from-training|published``."""
     b = sub.add_parser("bench", help="benchmarks (write JSON + Markdown + PNG)")
     bsub = b.add_subparsers(dest="bench", metavar="BENCH")
     s = bsub.add_parser("accuracy", help="accuracy prediction on a NAS space, all predictors side by side")
@@ -275,3 +299,20 @@ def bsub_latency(bsub: Any) -> None:
     s.add_argument("--tag", help="suffix for result file names")
     out_args(s)
     s.set_defaults(func=cmd_bench_far_from_training)
+
+    s = bsub.add_parser("published", help="published architectures the zoo does not have: measured here, predicted by "
+                                          "the kernels checkpoint and the FLOPs/feature baselines, one scale calibration")
+    s.add_argument("--platform", default="ort-cpu-1t", help="the checkpoint's platform (default ort-cpu-1t)")
+    s.add_argument("--checkpoint", help="kernels checkpoint directory (default: the platform's)")
+    s.add_argument("--dataset", default="datasets/ort-cpu-1t-v2",
+                   help="data set the baselines are fitted on (default datasets/ort-cpu-1t-v2)")
+    s.add_argument("--names", nargs="+", help="published networks (default: all; archcast.bench.published_nets)")
+    s.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
+    s.add_argument("--calib-nets", type=int, default=3, help="networks one scale factor is fitted on (default 3)")
+    s.add_argument("--draws", type=int, default=200, help="random draws of those networks (default 200)")
+    s.add_argument("--measurements", help="measurement file to reuse/extend (default <out>/<stem>_measured.json)")
+    s.add_argument("--remeasure", action="store_true", help="measure again instead of reusing the file")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--tag", help="suffix for result file names")
+    out_args(s)
+    s.set_defaults(func=cmd_bench_published)
